@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
+from typing import Annotated
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, read_data, _open_h5
@@ -195,7 +196,8 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
         if data.labels is not None: f['labels'][:] = data.labels
         f['photon_energy_ev'], f['bunch_id'] = data.photon_energy_ev, data.bunch_id
         batches = range(0, n, batch_size)
-        for s in (progress_bar(batches, comment='prepare') if progress else batches):
+        if progress: batches = progress_bar(batches); batches.comment = f'prepare {Path(src).name}'
+        for s in batches:
             idx = np.arange(s, min(s + batch_size, n))
             x = torch.from_numpy(imgs[idx]).to(device)
             polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
@@ -206,8 +208,8 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
 
 # %% ../nbs/03_projection.ipynb #a0a255e9
 @call_parse
-def cplr_prepare(cxi:str,             # CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images
-                 out:str,             # prepared HDF5 file to write
+def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images", {'opt': True, 'required': True}],
+                 out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
                  size:int=256,        # side of the Polar and Cartesian views
                  select:str='all',    # 'paper' (non-Round, non-Empty, minus the first) or 'all'
                  batch_size:int=32,   # detector images in memory at once
