@@ -84,21 +84,27 @@ class LazyImages:
         if self._f is not None and self._f.id.valid: self._f.close()
         self._f = None
 
-    def _read(self, i:int)->np.ndarray:
-        try: x = self.file[self.keys[0]][self.rows[i]] if self.rows is not None else self.file[self.keys[i]][()]
+    def _read(self, i:int, out:np.ndarray)->np.ndarray:
+        "Read image `i` into `out` (H,W) float32, checking its shape and values."
+        try:
+            ds = self.file[self.keys[0]] if self.rows is not None else self.file[self.keys[i]]
+            shape = ds.shape[1:] if self.rows is not None else ds.shape
+            if shape != self.shape: raise DataError(f"{self.path}: {self.names[i]}: image has shape {shape}, expected {self.shape}")
+            if isinstance(ds, np.ndarray): out[...] = ds[self.rows[i]]
+            else: ds.read_direct(out, np.s_[self.rows[i]] if self.rows is not None else None)  # no temporary array
         except OSError as e: raise DataError(f"{self.path}: {self.names[i]}: image cannot be read, the file is truncated or corrupt ({e})") from e
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape != self.shape: raise DataError(f"{self.path}: {self.names[i]}: image has shape {x.shape}, expected {self.shape}")
-        if not np.isfinite(x).all():
-            raise DataError(f"{self.path}: {self.names[i]}: image has {int((~np.isfinite(x)).sum())} NaN/Inf pixels")
-        return x
+        if not np.isfinite(out).all():
+            raise DataError(f"{self.path}: {self.names[i]}: image has {int((~np.isfinite(out)).sum())} NaN/Inf pixels")
+        return out
 
     def __getitem__(self, idx):
         if isinstance(idx, (int, np.integer)):
             if not -len(self) <= idx < len(self): raise IndexError(f"image {idx} out of range for {len(self)} images")
-            return self._read(int(idx) % len(self))
+            return self._read(int(idx) % len(self), np.empty(self.shape, np.float32))
         idx = np.arange(len(self))[idx]
-        return np.stack([self._read(int(i)) for i in idx]) if len(idx) else np.zeros((0, *self.shape), np.float32)
+        out = np.empty((len(idx), *self.shape), np.float32)   # one allocation per batch, filled in place
+        for k, i in enumerate(idx): self._read(int(i), out[k])
+        return out
 
     def batches(self, bs:int=64): # images per batch
         "Yield `(indices, images)` in batches of `bs`, in order."

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/projection.html.md"""
 
 # %% ../nbs/03_projection.ipynb #b2975b27
 from __future__ import annotations
-import math, warnings
+import math, warnings, ctypes, ctypes.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +19,7 @@ from .data import LABEL_NAMES, DataError, atomic_write, read_data, _open_h5
 
 # %% auto #0
 __all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData', 'write_prepared',
-           'load_prepared', 'prepare', 'cplr_prepare']
+           'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -65,6 +65,7 @@ def polar_to_cartesian(x:torch.Tensor,      # images (B,1,H,W), H == W, float
     raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
 
 # %% ../nbs/03_projection.ipynb #357414e6
+@lru_cache(maxsize=8)
 def hole_mask(size:int,         # side of the square detector image in pixels
               frac:float=0.30,  # hole radius as a fraction of the half-width `size//2`
               sigma:float=1.5,  # Gaussian blur of the edge, in pixels (0: sharp)
@@ -73,7 +74,7 @@ def hole_mask(size:int,         # side of the square detector image in pixels
     c = size // 2
     yy, xx = np.mgrid[:size, :size]
     m = ((yy - c)**2 + (xx - c)**2 > int(frac * c)**2).astype(np.float64)
-    return torch.from_numpy(ndimage.gaussian_filter(m, sigma) if sigma > 0 else m).float()
+    return torch.from_numpy(ndimage.gaussian_filter(m, sigma) if sigma > 0 else m).float()  # cached: made once per size
 
 @dataclass(frozen=True)
 class ViewGeometry:
@@ -179,7 +180,15 @@ def load_prepared(path:str|Path)->PreparedData:
                             f['photon_energy_ev'][()] if 'photon_energy_ev' in f else np.full(n, np.nan),
                             f['bunch_id'][()] if 'bunch_id' in f else np.full(n, -1, np.int64))
 
-# %% ../nbs/03_projection.ipynb #47c51701
+# %% ../nbs/03_projection.ipynb #19cae73e
+try: _malloc_trim = ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim
+except (OSError, AttributeError, TypeError): _malloc_trim = None   # not glibc: nothing to trim
+
+def release_memory():
+    "Give freed heap memory back to the operating system (glibc only; a no-op elsewhere)."
+    if _malloc_trim is not None: _malloc_trim(0)
+
+# %% ../nbs/03_projection.ipynb #ce778463
 def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             out:str|Path,       # prepared HDF5 file to write
             size:int=256,       # side of the views
@@ -203,10 +212,12 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
             f['polar'][idx[0]:idx[-1] + 1] = polar[:, 0].cpu().numpy()
             f['cartesian'][idx[0]:idx[-1] + 1] = cart[:, 0].cpu().numpy()
+            del x, polar, cart
+            release_memory()
     imgs.close()
     return Path(out)
 
-# %% ../nbs/03_projection.ipynb #a0a255e9
+# %% ../nbs/03_projection.ipynb #c73e2b9e
 @call_parse
 def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images", {'opt': True, 'required': True}],
                  out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
