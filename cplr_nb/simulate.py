@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
+from typing import Annotated
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, shipped_labels, write_cxi, class_counts
@@ -547,7 +548,7 @@ def write_simulation(path:str|Path,   # output CXI file
 
 # %% ../nbs/02_simulate.ipynb #5b0e0fd7
 @call_parse
-def cplr_simulate(out:str=None,        # output CXI file
+def cplr_simulate(out:Annotated[str, "output CXI file", {'opt': True, 'required': True}],
                   n:int=1260,          # number of images
                   size:int=256,        # detector pixels per side
                   seed:int=0,          # random seed
@@ -556,7 +557,6 @@ def cplr_simulate(out:str=None,        # output CXI file
                   wavelength:float=64., # photon wavelength, nm
                  ):
     "Simulate wide-angle diffraction images of helium nanodroplets and write them as a CXI file."
-    if out is None: raise ValueError("cplr-simulate: --out is required (the CXI file to write)")
     sim = simulate(n, size, seed, select, theta_max, wavelength, progress=True)
     path = write_simulation(out, sim)
     print(f"wrote {len(sim)} images of {size}x{size} to {path}: {class_counts(sim.labels)}")
