@@ -23,16 +23,16 @@ from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5
 from .embed import open_view, resize_images, default_device, write_embeddings, read_embeddings
-from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, write_report, report_markdown,
-                              _check_labels, _label_codes, _pair_table)
+from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, overlap_from_neighbours, _check_labels,
+                              write_report, report_markdown)
 
 # %% auto #0
 __all__ = ['LATENT_METHODS', 'VAE_CONFIGS', 'MEASURES', 'METHODS', 'VAE_SIZE', 'load_polar', 'flat_features', 'capped_dim',
            'FastFactorAnalysis', 'latent_embedding', 'noise_embedding', 'BurgessVAE', 'VAELoss', 'AnnealCapacity',
            'train_vae', 'vae_encode', 'vae_linear_features', 'valid_filter_matrix', 'separable_filter', 'SSIM',
            'gaussian_weights', 'CWSSIM', 'sift_descriptors', 'SIFT', 'make_measure', 'similarity_tiles',
-           'pairwise_similarity', 'similar_neighbours', 'overlap_from_neighbours', 'similarity_entry',
-           'write_neighbours', 'read_neighbours', 'run_baselines', 'cplr_baselines']
+           'pairwise_similarity', 'similar_neighbours', 'similarity_entry', 'write_neighbours', 'read_neighbours',
+           'run_baselines', 'cplr_baselines']
 
 # %% ../nbs/10_baselines.ipynb #ca53a06d
 def load_polar(data,                   # prepared HDF5 file or `PreparedData`
@@ -506,29 +506,7 @@ def similar_neighbours(images:Tensor,       # (N,1,H,W) images in [0,1]
         if r != c: merge(c, r, t.T)
     return idx.numpy(), vals.numpy()
 
-# %% ../nbs/10_baselines.ipynb #1c0f3f95
-def overlap_from_neighbours(nbr_idx:np.ndarray, # (N,k) indices of each image's neighbours, nearest first, self excluded
-                            labels:np.ndarray,  # (N,11) labels in `LABEL_NAMES` order
-                            k:int|None=None,    # use the first k neighbours (default: all columns)
-                           )->tuple:            # (macro Overlap, {class: Overlap}) over the 7 relevant classes
-    "The paper's Overlap score from precomputed neighbours."
-    nbr_idx = np.asarray(nbr_idx)
-    if nbr_idx.ndim != 2: raise ValueError(f"nbr_idx must be (N,k), got shape {nbr_idx.shape}")
-    labels = _check_labels(labels, len(nbr_idx))
-    nbr = nbr_idx[:, :k] if k is not None else nbr_idx
-    if nbr.min() < 0 or nbr.max() >= len(nbr): raise ValueError(f"nbr_idx has indices outside [0, {len(nbr)})")
-    code, table = _label_codes(labels), _pair_table()
-    score = table[code[:, None], code[nbr]].mean(1)
-    per_class = dict.fromkeys(RELEVANT, math.nan)
-    for c, i in zip(RELEVANT, RELEVANT_IDX):
-        members = labels[:, i] == 1
-        if members.any(): per_class[c] = float(score[members].mean())
-    absent = [c for c in RELEVANT if math.isnan(per_class[c])]
-    if absent: warnings.warn(f"no image of class {', '.join(absent)}: left out of the Overlap average")
-    vals = [v for v in per_class.values() if not math.isnan(v)]
-    return (float(np.mean(vals)) if vals else math.nan), per_class
-
-# %% ../nbs/10_baselines.ipynb #cbdaa00b
+# %% ../nbs/10_baselines.ipynb #9aa7bdfd
 def similarity_entry(nbr_idx:np.ndarray, # (N,k') neighbours, most similar first
                      labels:np.ndarray,  # (N,11) labels
                      metric:str,         # name of the measure ('ssim', 'cw-ssim', 'sift')
@@ -546,7 +524,7 @@ def similarity_entry(nbr_idx:np.ndarray, # (N,k') neighbours, most similar first
                               'status': 'ok' if labels[:, i].any() else 'absent'} for c, i in zip(RELEVANT, RELEVANT_IDX)}
     return entry
 
-# %% ../nbs/10_baselines.ipynb #ba07b829
+# %% ../nbs/10_baselines.ipynb #536df7bb
 def write_neighbours(path:str|Path, nbr_idx:np.ndarray, similarity:np.ndarray, labels:np.ndarray|None,
                      method:str, metric:str, index:np.ndarray|None=None, run:str='')->Path:
     "Write a neighbours file of a direct measure, atomically."
@@ -568,7 +546,7 @@ def read_neighbours(path:str|Path)->dict: # 'neighbours', 'similarity', 'labels'
     d.setdefault('labels', None)
     return d
 
-# %% ../nbs/10_baselines.ipynb #0d473e96
+# %% ../nbs/10_baselines.ipynb #a62fb32d
 METHODS = ('pca', 'kpca', 'fa', 'umap', 'vae', 'noise', 'ssim', 'cwssim', 'sift')
 VAE_SIZE = 64
 
@@ -636,7 +614,7 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
         report = write_report(out, rows, dataset=dataset)
     return report
 
-# %% ../nbs/10_baselines.ipynb #afef98a9
+# %% ../nbs/10_baselines.ipynb #8d4bbba4
 @call_parse
 def cplr_baselines(data:Annotated[str, "prepared HDF5 file with labels (cplr-prepare)", {'opt': True, 'required': True}],
                    out:Annotated[str, "output directory for the files and report.json/md/png", {'opt': True, 'required': True}],

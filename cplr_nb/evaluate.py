@@ -20,9 +20,9 @@ from .embed import METRICS, check_embeddings, metric_features, knn_blocks, knn, 
 
 # %% auto #0
 __all__ = ['REFERENCE_SEED', 'SCORES', 'SCORERS', 'MEASURE', 'reference_order', 'pair_overlap', 'neighbours_k', 'is_constant',
-           'overlap_score', 'w2_distance', 'w2_isomap', 'linear_classifier', 'linear_eval', 'evaluate_embedding',
-           'combine_runs', 'report_markdown', 'plot_report', 'read_report', 'write_report', 'read_labels',
-           'evaluate_file', 'cplr_evaluate']
+           'overlap_score', 'class_average', 'overlap_from_neighbours', 'w2_distance', 'w2_isomap', 'linear_classifier',
+           'linear_eval', 'evaluate_embedding', 'combine_runs', 'report_markdown', 'plot_report', 'read_report',
+           'write_report', 'read_labels', 'evaluate_file', 'cplr_evaluate']
 
 # %% ../nbs/09_evaluate.ipynb #010b63cc
 REFERENCE_SEED = 5635786
@@ -97,6 +97,13 @@ def overlap_score(emb:np.ndarray,           # (N,D) embeddings (for 'w2': concat
     score = np.full(len(emb), math.nan)
     for rows, idx, _ in knn_blocks(emb, k, metric, exclude_self=True, block_size=block_size, sort=False, **kwargs):
         score[rows] = table[code[rows][:, None], code[idx]].mean(1)
+    return class_average(score, labels)
+
+def class_average(score:np.ndarray,  # (N,) per-image Overlap (mean pair score over its neighbours)
+                  labels:np.ndarray, # (N,11) 0/1 labels
+                 )->tuple:           # (macro over the classes present, {class: mean over its images})
+    "Mean of a per-image score over the images of each relevant class, then over the classes present."
+    per_class = dict.fromkeys(RELEVANT, math.nan)
     for c, i in zip(RELEVANT, RELEVANT_IDX):
         members = labels[:, i] == 1
         if members.any(): per_class[c] = float(score[members].mean())
@@ -104,6 +111,19 @@ def overlap_score(emb:np.ndarray,           # (N,D) embeddings (for 'w2': concat
     if absent: warnings.warn(f"no image of class {', '.join(absent)}: left out of the Overlap average")
     vals = [v for v in per_class.values() if not math.isnan(v)]
     return (float(np.mean(vals)) if vals else math.nan), per_class
+
+def overlap_from_neighbours(nbr_idx:np.ndarray, # (N,k) indices of each image's neighbours, nearest first, self excluded
+                            labels:np.ndarray,  # (N,11) labels in `LABEL_NAMES` order
+                            k:int|None=None,    # use the first k neighbours (default: all columns)
+                           )->tuple:            # (macro Overlap, {class: Overlap}) over the 7 relevant classes
+    "The paper's Overlap score from precomputed neighbours (e.g. of a pairwise image similarity)."
+    nbr_idx = np.asarray(nbr_idx)
+    if nbr_idx.ndim != 2: raise ValueError(f"nbr_idx must be (N,k), got shape {nbr_idx.shape}")
+    labels = _check_labels(labels, len(nbr_idx))
+    nbr = nbr_idx[:, :k] if k is not None else nbr_idx
+    if nbr.min() < 0 or nbr.max() >= len(nbr): raise ValueError(f"nbr_idx has indices outside [0, {len(nbr)})")
+    code, table = _label_codes(labels), _pair_table()
+    return class_average(table[code[:, None], code[nbr]].mean(1), labels)
 
 # %% ../nbs/09_evaluate.ipynb #4a5cd39f
 def w2_distance(a:np.ndarray, # (...,2d) concat[mu, logvar] of the first Gaussian(s)
