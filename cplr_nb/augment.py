@@ -16,7 +16,7 @@ from .projection import PreparedData, load_prepared
 
 # %% auto #0
 __all__ = ['PAIR_MODES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid', 'warp', 'Augment',
-           'mode_views', 'resize_views', 'pair_views', 'PairData', 'PairDL', 'pair_dls', 'show_pairs']
+           'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData', 'PairDL', 'pair_dls', 'show_pairs']
 
 # %% ../nbs/04_augment.ipynb #f7ebc17e
 def _mat(a, b, c, d, e, f)->torch.Tensor:
@@ -218,17 +218,22 @@ def mode_views(mode:str)->tuple:
     first = 'pol' if mode.startswith('pol') else 'cart'
     return _VIEWS[first], _VIEWS[mode[len(first):]]
 
+def resize_images(x:torch.Tensor, # (B,1,H,W) float images, on any device
+                  size:int|None,   # target side in pixels; None keeps the size
+                 )->torch.Tensor:  # (B,1,size,size)
+    "Bicubic resize (anti-aliased when shrinking, clipped to [0,1]) to the network's input size."
+    if size is None or tuple(x.shape[-2:]) == (size, size): return x
+    return F.interpolate(x, size=(size, size), mode='bicubic', align_corners=False, antialias=True).clamp_(0, 1)
+
 def resize_views(x:np.ndarray,  # (N,S,S) views
                  size:int,      # side of the output
                  bs:int=256,    # images resized at once
                 )->np.ndarray:  # (N,size,size) float32 in [0,1]
-    "Resize views with antialiased bicubic interpolation, clipped to [0,1] (a no-op at the same size)."
+    "`resize_images` of a stack of views held in NumPy, in batches (a no-op at the same size)."
     x = np.asarray(x, np.float32)
     if size is None or x.shape[-1] == size == x.shape[-2]: return x
     out = np.empty((len(x), size, size), np.float32)
-    for s in range(0, len(x), bs):
-        t = torch.from_numpy(x[s:s + bs])[:, None]
-        out[s:s + bs] = F.interpolate(t, size=(size, size), mode='bicubic', antialias=True, align_corners=False).clamp_(0, 1)[:, 0].numpy()
+    for s in range(0, len(x), bs): out[s:s + bs] = resize_images(torch.from_numpy(x[s:s + bs])[:, None], size)[:, 0].numpy()
     return out
 
 def pair_views(prep:PreparedData|str|Path, # prepared data or the path of a prepared file

@@ -17,20 +17,14 @@ from torch import nn, Tensor
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5
+from .augment import resize_images
 
 # %% auto #0
-__all__ = ['VIEWS', 'METRICS', 'resize_images', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run',
-           'write_embeddings', 'read_embeddings', 'check_embeddings', 'metric_features', 'default_block_size',
-           'knn_blocks', 'knn', 'knn_faiss', 'cplr_embed']
+__all__ = ['VIEWS', 'METRICS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
+           'read_embeddings', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn',
+           'knn_faiss', 'cplr_embed']
 
 # %% ../nbs/08_embed.ipynb #cb45ce0d
-def resize_images(x:Tensor,       # (B,1,H,W) float images
-                  size:int|None,  # target side in pixels; None keeps the size
-                 )->Tensor:       # (B,1,size,size)
-    "Bicubic resize (anti-aliased when shrinking, clipped to [0,1]) to the network's input size, as the training views."
-    if size is None or tuple(x.shape[-2:]) == (size, size): return x
-    return F.interpolate(x, size=(size, size), mode='bicubic', align_corners=False, antialias=True).clamp_(0, 1)
-
 def default_device(device=None)->torch.device:
     "`device`, or the local GPU when there is one (the one of this rank's `LOCAL_RANK` under `torchrun`), else the CPU."
     if device is not None: return torch.device(device)
