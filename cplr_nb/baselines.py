@@ -22,7 +22,7 @@ from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5
-from .embed import open_view, default_device, write_embeddings, read_embeddings
+from .embed import open_view, default_device, write_embeddings
 from .augment import resize_images
 from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, overlap_from_neighbours, _check_labels,
                               write_report, report_markdown)

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import os, re, warnings, importlib.resources
+import os, re, importlib.resources
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path

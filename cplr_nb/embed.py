@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/embed.html.md"""
 
 # %% ../nbs/08_embed.ipynb #31f3f046
 from __future__ import annotations
-import json, math, os, warnings
+import json, math, os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated

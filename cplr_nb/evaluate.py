@@ -10,13 +10,13 @@ import json, math, warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
-import numpy as np, h5py
+import numpy as np
 import matplotlib.pyplot as plt
 from sklearn import linear_model, metrics, model_selection, pipeline, preprocessing
 from sklearn.exceptions import ConvergenceWarning
 from fastcore.script import call_parse
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5
-from .embed import METRICS, check_embeddings, metric_features, knn_blocks, knn, read_embeddings, write_embeddings
+from .embed import check_embeddings, metric_features, knn_blocks, knn, read_embeddings
 
 # %% auto #0
 __all__ = ['REFERENCE_SEED', 'SCORES', 'SCORERS', 'MEASURE', 'reference_order', 'pair_overlap', 'neighbours_k', 'is_constant',
@@ -90,8 +90,8 @@ def overlap_score(emb:np.ndarray,           # (N,D) embeddings (for 'w2': concat
     k = neighbours_k(len(emb)) if k is None else k
     per_class = dict.fromkeys(RELEVANT, math.nan)
     if is_constant(emb, metric):
-        warnings.warn(f"the embedding is constant (every image at the same point): nearest neighbours are arbitrary, "
-                      f"Overlap reported as NaN")
+        warnings.warn("the embedding is constant (every image at the same point): nearest neighbours are arbitrary, "
+                      "Overlap reported as NaN")
         return math.nan, per_class
     code, table = _label_codes(labels), _pair_table()
     score = np.full(len(emb), math.nan)

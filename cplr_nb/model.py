@@ -6,7 +6,6 @@ Docs: https://cplr-nb.github.io/cplr_nb/model.html.md"""
 
 # %% ../nbs/05_model.ipynb #0aed763c
 from __future__ import annotations
-import math
 import torch, timm
 from torch import nn
 from timm.layers import SEModule

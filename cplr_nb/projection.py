@@ -15,7 +15,7 @@ from scipy import ndimage
 from typing import Annotated
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, DataError, atomic_write, read_data, _open_h5
+from .data import LABEL_NAMES, atomic_write, read_data, _open_h5
 
 # %% auto #0
 __all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData', 'write_prepared',

@@ -6,16 +6,16 @@ Docs: https://cplr-nb.github.io/cplr_nb/report.html.md"""
 
 # %% ../nbs/11_report.ipynb #299f7c1e
 from __future__ import annotations
-import json, math, os, platform, sys, time, datetime, warnings
+import json, math, os, platform, time, datetime
 from pathlib import Path
-import numpy as np, torch, matplotlib
+import numpy as np, torch
 import matplotlib.pyplot as plt
 from typing import Annotated
 from fastcore.script import call_parse, store_true
 from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, read_data
 from .simulate import simulate, write_simulation
 from .projection import prepare, load_prepared
-from .train import train, read_log, make_config, DEFAULT_TEMPERATURE
+from .train import train, read_log
 from .embed import embed_run, write_embeddings, read_embeddings
 from .evaluate import evaluate_embedding, combine_runs, write_report, read_report, report_markdown, MEASURE
 from .explore import Explorer, label_text
@@ -201,7 +201,7 @@ def table1_markdown(report:dict, # report.json content
                     seeds:int=5,               # seeds of the linear evaluation
                    )->str:
     "Table 1 of this run beside the paper's (real-data) numbers."
-    lines = [f'| Method | Precision | Recall | Measure | Overlap | Paper precision | Paper recall | Paper overlap |', '|---|---|---|---|---|---|---|---|']
+    lines = ['| Method | Precision | Recall | Measure | Overlap | Paper precision | Paper recall | Paper overlap |', '|---|---|---|---|---|---|---|---|']
     for name, e in report['methods'].items():
         p = PAPER_TABLE1.get(name, (None, None, None, None))
         lines.append(f"| {name} | {_f(e.get('precision'), e.get('precision_std'))} | {_f(e.get('recall'), e.get('recall_std'))} | "
@@ -254,7 +254,6 @@ def reproduce(out:str|Path='reproduce',  # output directory
     "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     st, p = Stages(out, quiet), plan(full, seeds, modes, baselines)
-    t0 = time.time()
     train_overrides, baseline_kwargs = dict(train_overrides or {}), dict(baseline_kwargs or {})
     st.say(f"cplr-reproduce into {out}: {len(p['runs'])} training run(s), baselines {p['baselines']}, config {config}")
 
@@ -326,7 +325,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
     st.run('figures', dict(stages=all_settings), [figs/'umap.png'] if emb_files else [], figures)
 
     wall = time.time() - st.t0
-    md = [f"# cplr_nb reproduction report", '',
+    md = ["# cplr_nb reproduction report", '',
           f"- date: {datetime.date.today().isoformat()}; wall time of this invocation: {wall / 60:.1f} min "
           f"(stages run: {len(st.ran)}, skipped as done earlier: {len(st.skipped)})",
           f"- hardware: {_hardware()}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, math, os, random, time, warnings, copy
 from functools import partial
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -22,7 +22,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
 from fastai.torch_core import norm_bias_params
-from .data import RELEVANT_IDX, atomic_write
+from .data import atomic_write
 from .projection import PreparedData, load_prepared
 from .augment import PAIR_MODES, pair_dls, resize_views
 from .model import create_model, encoder_spec, ContrastiveModel
@@ -187,19 +187,11 @@ def overlap_probe(emb:torch.Tensor,    # (N,D) embeddings
                   labels:torch.Tensor, # (N,11) labels in `LABEL_NAMES` order
                   k:int=None,          # neighbours (default round(0.01·N), at least 1)
                  )->float:             # macro Overlap score over the relevant classes present
-    "Overlap score of an embedding by cosine kNN (self excluded), in torch, for monitoring."
-    e = F.normalize(emb.float(), dim=1)
-    lab = torch.as_tensor(labels)[:, RELEVANT_IDX].float().to(e.device)
-    n = len(e)
+    "The paper's Overlap score of an embedding by cosine kNN (`cplr_nb.evaluate.overlap_score`), for monitoring."
+    from cplr_nb.evaluate import overlap_score   # the evaluation module builds on this one's runs: import when used
+    n = len(emb)
     k = max(1, min(n - 1, k or int(round(0.01 * n))))
-    sim = e @ e.T
-    sim.fill_diagonal_(float('-inf'))
-    nb = sim.topk(k, dim=1).indices                           # (N,k)
-    inter = (lab[:, None, :] * lab[nb]).sum(-1)               # (N,k)
-    denom = torch.maximum(lab.sum(1)[:, None], lab[nb].sum(-1))
-    per_image = (inter / denom).nanmean(1)                    # NaN for images without a relevant label
-    per_class = [per_image[lab[:, c] > 0].nanmean() for c in range(lab.shape[1]) if (lab[:, c] > 0).any()]
-    return float(torch.stack(per_class).nanmean()) if per_class else float('nan')
+    return overlap_score(emb.detach().float().cpu().numpy(), torch.as_tensor(labels).cpu().numpy(), k, 'cosine')[0]
 
 # %% ../nbs/07_train.ipynb #2e7baf58
 LOG_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'lr', 'probe_overlap', 'time_s']
