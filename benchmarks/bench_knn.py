@@ -6,7 +6,7 @@ and reports its wall time and its peak resident memory (`ru_maxrss`):
 
 - `floor`:     the bare blocked N×N×D matrix product (same block size as `knn_blocks`), the compute any exact
                search must do;
-- `ours`:      `cplr_nb.evaluate.overlap_score(emb, labels)` (cosine, k = round(0.01 N)), everything included;
+- `ours`:      `cplr_nb.neighbours.overlap_score(emb, labels)` (cosine, k = round(0.01 N)), everything included;
 - `topk`:      the same with the plain `torch.topk` selection instead of the threshold selection (optional);
 - `reference`: the reference approach, `sklearn.metrics.pairwise_distances` (full N×N matrix) + `argsort`
                of every row (once, where the reference script sorts every row once per class) + scoring;
@@ -29,7 +29,7 @@ def rss_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def case(name, n, dim, repeat=1):
     "Run one case `repeat` times in this process; returns a dict with the fastest wall time (printed by the child)."
     import torch
-    from cplr_nb.evaluate import neighbours_k
+    from cplr_nb.neighbours import neighbours_k
     emb, labels = make_data(n, dim)
     base = rss_mb()
     k, value, walls = neighbours_k(n), None, []
@@ -44,8 +44,7 @@ def case(name, n, dim, repeat=1):
 def run_case(name, emb, labels, k):
     "The timed work of one case; returns the Overlap (None for the floor)."
     import numpy as np, torch
-    from cplr_nb.embed import default_block_size
-    from cplr_nb.evaluate import overlap_score, _label_codes, _pair_table
+    from cplr_nb.neighbours import default_block_size, overlap_score, _label_codes, _pair_table
     from cplr_nb.data import RELEVANT_IDX
     n, value = len(emb), None
     if name == 'floor':
@@ -56,10 +55,9 @@ def run_case(name, emb, labels, k):
     elif name == 'ours':
         value = overlap_score(emb, labels)[0]
     elif name == 'topk':
-        import cplr_nb.embed as E
-        orig = E.knn_blocks
-        import cplr_nb.evaluate as V
-        V.knn_blocks = lambda *a, **kw: orig(*a, select='topk', **kw)
+        import cplr_nb.neighbours as NB          # `overlap_score` looks `knn_blocks` up in its own module
+        orig = NB.knn_blocks
+        NB.knn_blocks = lambda *a, **kw: orig(*a, select='topk', **kw)
         value = overlap_score(emb, labels)[0]
     elif name == 'reference':
         from sklearn.metrics import pairwise_distances

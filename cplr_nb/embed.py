@@ -1,4 +1,4 @@
-"""Embed diffraction images with a trained network, store the embeddings, and find nearest neighbours exactly, without ever holding an N×N distance matrix.
+"""Embed diffraction images with a trained network, and store the embeddings in a file other tools can read.
 
 Docs: https://cplr-nb.github.io/cplr_nb/embed.html.md"""
 
@@ -6,23 +6,25 @@ Docs: https://cplr-nb.github.io/cplr_nb/embed.html.md"""
 
 # %% ../nbs/08_embed.ipynb #31f3f046
 from __future__ import annotations
-import json, math, os
+import json, os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
-import torch.nn.functional as F
 import torch.distributed as tdist
 from torch import nn, Tensor
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5
 from .augment import resize_images
+from .train import load_run
+from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss
+_all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
 # %% auto #0
-__all__ = ['VIEWS', 'METRICS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
-           'read_embeddings', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn',
-           'knn_faiss', 'cplr_embed']
+__all__ = ['VIEWS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
+           'read_embeddings', 'cplr_embed', 'METRICS', 'check_embeddings', 'metric_features', 'default_block_size',
+           'knn_blocks', 'knn', 'knn_faiss']
 
 # %% ../nbs/08_embed.ipynb #cb45ce0d
 def default_device(device=None)->torch.device:
@@ -115,7 +117,6 @@ def embed_run(run_dir:str|Path,    # run directory written by `cplr_nb.train.tra
               progress:bool=False, # show a progress bar
              )->np.ndarray:        # (N,D) float32 embeddings
     "Embed `view` of `prepared` with the trained network of `run_dir`, at its training size, without augmentation."
-    from cplr_nb.train import load_run
     dev = default_device(device)
     model, config = load_run(run_dir, device=str(dev))
     with open_view(prepared, view) as images:
@@ -163,175 +164,6 @@ def read_embeddings(path:str|Path, # embeddings HDF5 file
     if d['labels'] is not None and d['labels'].shape != (len(e), len(LABEL_NAMES)):
         raise DataError(f"{path}: 'labels' has shape {d['labels'].shape}, expected ({len(e)},{len(LABEL_NAMES)})")
     return d
-
-# %% ../nbs/08_embed.ipynb #ff1db400
-METRICS = ('cosine', 'euclidean', 'correlation', 'w2')
-
-def check_embeddings(emb,               # (N,D) array or tensor
-                     name:str='embeddings', # what to call it in messages
-                    )->np.ndarray:      # the same as a 2-D numpy array
-    "A 2-D finite numpy array, or an error that says what is wrong."
-    emb = emb.detach().cpu().numpy() if isinstance(emb, Tensor) else np.asarray(emb)
-    if emb.ndim != 2: raise ValueError(f"{name} must be (N,D), got shape {emb.shape}")
-    if not np.issubdtype(emb.dtype, np.number): raise ValueError(f"{name} must be numeric, got {emb.dtype}")
-    bad = ~np.isfinite(emb).all(1)
-    if bad.any(): raise ValueError(f"{name}: {int(bad.sum())} rows contain NaN/Inf (first: row {int(np.flatnonzero(bad)[0])})")
-    return emb
-
-def metric_features(emb:np.ndarray,      # (N,D) embeddings (for 'w2': concat[mu, logvar], D even)
-                    metric:str='cosine', # one of `METRICS`
-                    dtype=torch.float32, # precision of the features and products
-                   )->tuple:             # (z (N,D') tensor, c (N,) tensor or None)
-    "Features `z` and offsets `c` such that the nearest neighbour of `i` maximises `z_i·z_j − c_j` (|z_i·z_j| for correlation)."
-    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    x = torch.as_tensor(check_embeddings(emb), dtype=dtype)
-    if metric == 'w2':
-        if x.shape[1] % 2: raise ValueError(f"metric 'w2' needs concat[mu, logvar] (even width), got width {x.shape[1]}")
-        d = x.shape[1] // 2
-        x = torch.cat([x[:, :d], torch.exp(0.5 * x[:, d:])], 1)
-    if metric in ('cosine', 'correlation'):
-        if metric == 'correlation': x = x - x.mean(1, keepdim=True)
-        return F.normalize(x, dim=1), None    # zero rows stay zero: similarity 0 to everything
-    z = x - x.mean(0)
-    return z, 0.5 * (z * z).sum(1)
-
-# %% ../nbs/08_embed.ipynb #4e838980
-def _topk_full(o, k, sort=True): return o.topk(k, dim=1, sorted=sort)
-
-def _topk_threshold(o, k, m, sort=True):
-    "Exact top-k of each row of `o` (CPU): candidates above a per-row threshold estimated from the first `m` (shuffled) columns."
-    b, n = o.shape
-    on = o.numpy()
-    r = max(1, min(m, round(1.5 * k * m / n)))
-    th = np.partition(on[:, :m], m - r, axis=1)[:, m - r]          # r-th largest of the sample
-    flat = np.flatnonzero(on >= th[:, None])                      # candidates, row by row
-    rows = flat // n
-    cnt = np.bincount(rows, minlength=b)
-    ok = (cnt >= k) & (cnt <= 4 * k + 64)                         # else: too few, or a flood of ties
-    if not ok.all():
-        keep = ok[rows]
-        flat, rows, cnt = flat[keep], rows[keep], cnt * ok
-    w = int(cnt.max()) if len(flat) else k
-    dest = np.arange(len(flat)) + (rows * w - (np.cumsum(cnt) - cnt)[rows])   # row-major slot in a (b,w) pad
-    vals = np.full(b * w, -np.inf, on.dtype); vals[dest] = on.ravel()[flat]
-    cols = np.zeros(b * w, np.int64); cols[dest] = flat - rows * n
-    vals, cols = vals.reshape(b, w), cols.reshape(b, w)
-    if sort:
-        v, j = torch.from_numpy(vals).topk(k, dim=1)
-        j = torch.from_numpy(np.take_along_axis(cols, j.numpy(), 1))
-    else:
-        sel = np.argpartition(vals, w - k, axis=1)[:, w - k:]
-        v, j = torch.from_numpy(np.take_along_axis(vals, sel, 1)), torch.from_numpy(np.take_along_axis(cols, sel, 1))
-    if not ok.all():                                              # rare: redo these rows in full
-        bad = torch.from_numpy(np.flatnonzero(~ok))
-        v[bad], j[bad] = o[bad].topk(k, dim=1, sorted=sort)
-    return v, j
-
-def _sample_size(n, k): return min(n, math.ceil(43 * n / k))
-
-# %% ../nbs/08_embed.ipynb #0fefc324
-def default_block_size(n:int)->int:
-    "Query rows per block: a B×N float32 block of about 256 MB (64 to 4096 rows)."
-    return int(np.clip(2**26 // max(n, 1), 64, 4096))
-
-def knn_blocks(emb:np.ndarray,          # (N,D) embeddings
-               k:int,                   # neighbours per image
-               metric:str='cosine',     # one of `METRICS`
-               exclude_self:bool=True,  # leave each image out of its own neighbours
-               block_size:int|None=None,# query rows per block (default: `default_block_size(N)`)
-               select:str='auto',       # 'topk', 'threshold' (CPU, large k) or 'auto'
-               device=None,             # torch device for the products (default CPU)
-               sort:bool=True,          # neighbours nearest first (False: any order, faster)
-               dtype=torch.float32,     # precision of the products (float64: twice the time, no float32 near-ties)
-              ):                        # yields (rows (b,), idx (b,k) int64, dist (b,k) float32)
-    "Exact k nearest neighbours, block of query rows by block: memory B×N, never N×N."
-    z, c = metric_features(emb, metric, dtype)
-    n = len(z)
-    if not 1 <= k <= n - exclude_self: raise ValueError(f"k={k} neighbours asked for {n} images{' (self excluded)' if exclude_self else ''}")
-    dev = torch.device(device or 'cpu')
-    m = _sample_size(n, k)
-    if select == 'auto': select = 'threshold' if dev.type == 'cpu' and m <= n // 2 else 'topk'
-    if select not in ('topk', 'threshold'): raise ValueError(f"select must be 'auto', 'topk' or 'threshold', got {select!r}")
-    if select == 'threshold' and dev.type != 'cpu': raise ValueError("select='threshold' runs on the CPU only")
-    perm = None
-    if select == 'threshold':
-        perm = np.random.default_rng(0).permutation(n)
-        z, c = z[perm], (None if c is None else c[perm])
-    z = z.to(dev); c = None if c is None else c.to(dev)
-    sq = None if c is None else 2 * c                # ‖z_i‖² of the query rows
-    bs = block_size or default_block_size(n)
-    buf = torch.empty(min(bs, n), n, device=dev, dtype=z.dtype)
-    for s in range(0, n, bs):
-        b = min(bs, n - s)
-        o = buf[:b]
-        torch.mm(z[s:s + b], z.T, out=o)
-        if c is not None: o.sub_(c)
-        if metric == 'correlation': o.abs_()
-        if exclude_self: o[torch.arange(b), torch.arange(s, s + b)] = -math.inf
-        v, j = _topk_threshold(o, k, m, sort) if select == 'threshold' else _topk_full(o, k, sort)
-        if metric in ('cosine', 'correlation'): d = 1 - v
-        else:
-            d = (sq[s:s + b, None] - 2 * v).clamp_(min=0)
-            if metric == 'euclidean': d = d.sqrt_()
-        rows, j = np.arange(s, s + b), j.cpu().numpy()
-        if perm is not None: rows, j = perm[rows], perm[j]
-        yield rows, j, d.cpu().numpy()
-
-# %% ../nbs/08_embed.ipynb #93ae8e41
-def knn(emb:np.ndarray,           # (N,D) embeddings
-        k:int,                    # neighbours per image
-        metric:str='cosine',      # 'cosine', 'euclidean', 'correlation' (1-|corr|) or 'w2' (emb = concat[mu, logvar])
-        exclude_self:bool=True,   # leave each image out of its own neighbours
-        block_size:int|None=None, # query rows per block (default: about 256 MB per block)
-        index:str='exact',        # 'exact' (blocked search) or 'faiss' (approximate, optional package)
-        **kwargs,                 # passed to `knn_blocks` (select, device, sort, dtype) or `knn_faiss` (nlist, nprobe)
-       )->tuple:                  # (idx (N,k) int64, dist (N,k) float32), nearest first
-    "The k nearest neighbours of every embedding and their distances."
-    if index == 'faiss': return knn_faiss(emb, k, metric, exclude_self, **kwargs)
-    if index != 'exact': raise ValueError(f"index must be 'exact' or 'faiss', got {index!r}")
-    n = len(emb)
-    idx, dist = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
-    for rows, j, d in knn_blocks(emb, k, metric, exclude_self, block_size, **kwargs): idx[rows], dist[rows] = j, d
-    return idx, dist
-
-# %% ../nbs/08_embed.ipynb #11527c12
-def knn_faiss(emb:np.ndarray,           # (N,D) embeddings
-              k:int,                    # neighbours per image
-              metric:str='cosine',      # one of `METRICS`
-              exclude_self:bool=True,   # leave each image out of its own neighbours
-              nlist:int|None=None,      # inverted-file clusters (default 4·√N); 0: exact flat index
-              nprobe:int=32,            # clusters visited per query
-             )->tuple:                  # (idx (N,k) int64, dist (N,k) float32); idx −1 where too few were found
-    "Approximate k nearest neighbours with a faiss inverted-file index (optional dependency)."
-    try: import faiss
-    except ImportError: raise ImportError("knn(index='faiss') needs the optional package faiss: `pip install faiss-cpu` "
-                                         "(or faiss-gpu); knn(index='exact') needs nothing extra") from None
-    z, c = metric_features(emb, metric)
-    z = np.ascontiguousarray(z.numpy())
-    n, d = z.shape
-    kk = min(n, k + exclude_self)
-    ip = metric in ('cosine', 'correlation')
-    fm = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
-    nlist = int(4 * math.sqrt(n)) if nlist is None else nlist
-    nlist = min(nlist, n // 39)
-    if nlist < 2: index = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d), d, nlist, fm)
-        index.train(z[np.random.default_rng(0).permutation(n)[:256 * nlist]])
-        index.nprobe = min(nprobe, nlist)
-    index.add(z)
-    s, i = index.search(z, kk)
-    if metric == 'correlation':                 # |corr|: also the most anti-correlated
-        s2, i2 = index.search(-z, kk)
-        s, i = np.concatenate([s, s2], 1), np.concatenate([i, i2], 1)
-        order = np.argsort(-s, 1, kind='stable')[:, :kk]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-    if exclude_self:                            # drop self where found, else the farthest
-        order = np.argsort(i == np.arange(n)[:, None], 1, kind='stable')[:, :k]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-    s, i = s[:, :k], i[:, :k]
-    dist = 1 - s if ip else (np.sqrt(np.maximum(s, 0)) if metric == 'euclidean' else s)
-    return i.astype(np.int64), dist.astype(np.float32)
 
 # %% ../nbs/08_embed.ipynb #6551d559
 def _run_config(run_dir):

@@ -7,7 +7,6 @@ Docs: https://cplr-nb.github.io/cplr_nb/evaluate.html.md"""
 # %% ../nbs/09_evaluate.ipynb #36b90467
 from __future__ import annotations
 import json, math, warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 import numpy as np
@@ -16,13 +15,16 @@ from sklearn import linear_model, metrics, model_selection, pipeline, preprocess
 from sklearn.exceptions import ConvergenceWarning
 from fastcore.script import call_parse
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5
-from .embed import check_embeddings, metric_features, knn_blocks, knn, read_embeddings
+from .embed import read_embeddings
+from .neighbours import check_embeddings, knn, _check_labels
+from .neighbours import pair_overlap, neighbours_k, is_constant, overlap_score, class_average, overlap_from_neighbours
+_all_ = ['pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']   # re-exported from `cplr_nb.neighbours`
 
 # %% auto #0
-__all__ = ['REFERENCE_SEED', 'SCORES', 'SCORERS', 'MEASURE', 'reference_order', 'pair_overlap', 'neighbours_k', 'is_constant',
-           'overlap_score', 'class_average', 'overlap_from_neighbours', 'w2_distance', 'w2_isomap', 'linear_classifier',
+__all__ = ['REFERENCE_SEED', 'SCORES', 'SCORERS', 'MEASURE', 'reference_order', 'w2_distance', 'w2_isomap', 'linear_classifier',
            'linear_eval', 'evaluate_embedding', 'combine_runs', 'report_markdown', 'plot_report', 'read_report',
-           'write_report', 'read_labels', 'evaluate_file', 'cplr_evaluate']
+           'write_report', 'read_labels', 'evaluate_file', 'cplr_evaluate', 'pair_overlap', 'neighbours_k',
+           'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']
 
 # %% ../nbs/09_evaluate.ipynb #010b63cc
 REFERENCE_SEED = 5635786
@@ -34,96 +36,6 @@ def reference_order(n:int=1260,              # number of images
     idx = np.arange(n)
     np.random.default_rng(seed=seed).shuffle(idx)
     return idx
-
-def _check_labels(labels, n:int)->np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n, len(LABEL_NAMES)):
-        raise ValueError(f"labels must have shape ({n},{len(LABEL_NAMES)}) (columns in LABEL_NAMES order), got {labels.shape}")
-    return (labels > 0).astype(np.uint8)
-
-# %% ../nbs/09_evaluate.ipynb #b2872826
-def pair_overlap(a:np.ndarray, # (11,) labels of an image
-                 b:np.ndarray, # (11,) labels of its neighbour
-                )->float:      # shared relevant labels / the larger number of relevant labels (nan if neither has one)
-    "The reference's pair score, on the 7 relevant labels."
-    a, b = np.asarray(a)[RELEVANT_IDX].astype(int), np.asarray(b)[RELEVANT_IDX].astype(int)
-    m = max(a.sum(), b.sum())
-    return (a * b).sum() / m if m else math.nan
-
-def neighbours_k(n:int)->int:
-    "The reference's number of neighbours, round(0.01·N) (at least 1)."
-    k = int(np.round(0.01 * n))
-    if k < 1: warnings.warn(f"round(0.01*{n}) = 0 neighbours; using k=1"); k = 1
-    return k
-
-# %% ../nbs/09_evaluate.ipynb #d9277bc9
-def _label_codes(labels)->np.ndarray:
-    "7-bit code of the relevant labels of each image."
-    return (labels[:, RELEVANT_IDX].astype(np.int64) << np.arange(len(RELEVANT_IDX))).sum(1)
-
-@lru_cache(1)
-def _pair_table()->np.ndarray:
-    "Pair score of every two 7-bit label codes (nan where neither has a label)."
-    c = np.arange(2 ** len(RELEVANT_IDX))
-    pop = np.array([bin(i).count('1') for i in c])
-    inter = np.array([[bin(i & j).count('1') for j in c] for i in c])
-    with np.errstate(invalid='ignore'): return inter / np.maximum(pop[:, None], pop[None, :])
-
-def is_constant(emb:np.ndarray, metric:str='cosine')->bool:
-    "Whether all embeddings are the same point for `metric` (every distance equal)."
-    def same(e):
-        z, _ = metric_features(e, metric)
-        return bool((z - z[0]).abs().max() <= 1e-6 * max(1., float(z.abs().max())))
-    return same(emb[:8]) and same(emb)             # the first rows decide quickly in the usual case
-
-# %% ../nbs/09_evaluate.ipynb #76d45839
-def overlap_score(emb:np.ndarray,           # (N,D) embeddings (for 'w2': concat[mu, logvar])
-                  labels:np.ndarray,        # (N,11) labels in `LABEL_NAMES` order
-                  k:int|None=None,          # neighbours; None: round(0.01·N) as in the paper
-                  metric:str='cosine',      # 'cosine', 'euclidean', 'correlation' (1-|corr|) or 'w2'
-                  block_size:int|None=None, # query rows per block of the exact search
-                  **kwargs,                 # passed to `knn_blocks` (e.g. dtype=torch.float64, device)
-                 )->tuple:                  # (macro Overlap, {class: Overlap}) over the 7 relevant classes
-    "The paper's Overlap score: mean label overlap with the k nearest neighbours, per class, then over classes."
-    emb = check_embeddings(emb)
-    labels = _check_labels(labels, len(emb))
-    k = neighbours_k(len(emb)) if k is None else k
-    per_class = dict.fromkeys(RELEVANT, math.nan)
-    if is_constant(emb, metric):
-        warnings.warn("the embedding is constant (every image at the same point): nearest neighbours are arbitrary, "
-                      "Overlap reported as NaN")
-        return math.nan, per_class
-    code, table = _label_codes(labels), _pair_table()
-    score = np.full(len(emb), math.nan)
-    for rows, idx, _ in knn_blocks(emb, k, metric, exclude_self=True, block_size=block_size, sort=False, **kwargs):
-        score[rows] = table[code[rows][:, None], code[idx]].mean(1)
-    return class_average(score, labels)
-
-def class_average(score:np.ndarray,  # (N,) per-image Overlap (mean pair score over its neighbours)
-                  labels:np.ndarray, # (N,11) 0/1 labels
-                 )->tuple:           # (macro over the classes present, {class: mean over its images})
-    "Mean of a per-image score over the images of each relevant class, then over the classes present."
-    per_class = dict.fromkeys(RELEVANT, math.nan)
-    for c, i in zip(RELEVANT, RELEVANT_IDX):
-        members = labels[:, i] == 1
-        if members.any(): per_class[c] = float(score[members].mean())
-    absent = [c for c in RELEVANT if math.isnan(per_class[c])]
-    if absent: warnings.warn(f"no image of class {', '.join(absent)}: left out of the Overlap average")
-    vals = [v for v in per_class.values() if not math.isnan(v)]
-    return (float(np.mean(vals)) if vals else math.nan), per_class
-
-def overlap_from_neighbours(nbr_idx:np.ndarray, # (N,k) indices of each image's neighbours, nearest first, self excluded
-                            labels:np.ndarray,  # (N,11) labels in `LABEL_NAMES` order
-                            k:int|None=None,    # use the first k neighbours (default: all columns)
-                           )->tuple:            # (macro Overlap, {class: Overlap}) over the 7 relevant classes
-    "The paper's Overlap score from precomputed neighbours (e.g. of a pairwise image similarity)."
-    nbr_idx = np.asarray(nbr_idx)
-    if nbr_idx.ndim != 2: raise ValueError(f"nbr_idx must be (N,k), got shape {nbr_idx.shape}")
-    labels = _check_labels(labels, len(nbr_idx))
-    nbr = nbr_idx[:, :k] if k is not None else nbr_idx
-    if nbr.min() < 0 or nbr.max() >= len(nbr): raise ValueError(f"nbr_idx has indices outside [0, {len(nbr)})")
-    code, table = _label_codes(labels), _pair_table()
-    return class_average(table[code[:, None], code[nbr]].mean(1), labels)
 
 # %% ../nbs/09_evaluate.ipynb #4a5cd39f
 def w2_distance(a:np.ndarray, # (...,2d) concat[mu, logvar] of the first Gaussian(s)

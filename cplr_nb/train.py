@@ -27,6 +27,7 @@ from .projection import PreparedData, load_prepared
 from .augment import PAIR_MODES, pair_dls, resize_views
 from .model import create_model, encoder_spec, ContrastiveModel
 from .loss import NTXentLoss
+from .neighbours import overlap_score
 
 # %% auto #0
 __all__ = ['CONFIGS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine',
@@ -187,8 +188,7 @@ def overlap_probe(emb:torch.Tensor,    # (N,D) embeddings
                   labels:torch.Tensor, # (N,11) labels in `LABEL_NAMES` order
                   k:int=None,          # neighbours (default round(0.01·N), at least 1)
                  )->float:             # macro Overlap score over the relevant classes present
-    "The paper's Overlap score of an embedding by cosine kNN (`cplr_nb.evaluate.overlap_score`), for monitoring."
-    from cplr_nb.evaluate import overlap_score   # the evaluation module builds on this one's runs: import when used
+    "The paper's Overlap score of an embedding by cosine kNN (`cplr_nb.neighbours.overlap_score`), for monitoring."
     n = len(emb)
     k = max(1, min(n - 1, k or int(round(0.01 * n))))
     return overlap_score(emb.detach().float().cpu().numpy(), torch.as_tensor(labels).cpu().numpy(), k, 'cosine')[0]
