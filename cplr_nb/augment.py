@@ -15,8 +15,9 @@ from fastai.torch_core import default_device
 from .projection import PreparedData, load_prepared
 
 # %% auto #0
-__all__ = ['PAIR_MODES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid', 'warp', 'Augment',
-           'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData', 'PairDL', 'pair_dls', 'show_pairs']
+__all__ = ['PAIR_MODES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid', 'warp',
+           'gaussian_blur', 'Augment', 'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData',
+           'PairDL', 'pair_dls', 'show_pairs']
 
 # %% ../nbs/04_augment.ipynb #f7ebc17e
 def _mat(a, b, c, d, e, f)->torch.Tensor:
@@ -80,40 +81,65 @@ def warp(x:torch.Tensor,      # (B,C,H,W) float images
 
 # %% ../nbs/04_augment.ipynb #f7b955b0
 _NAMES = ('flip', 'crop', 'jitter', 'rotate', 'fill', 'translate')
+_INTENSITY = ('photons', 'blur', 'gamma')
+
+def gaussian_blur(x:torch.Tensor,     # (B,C,H,W) float images
+                  sigma:torch.Tensor, # (B,) standard deviation in pixels (0: unchanged)
+                  radius:int,         # half-width of the kernel in pixels
+                 )->torch.Tensor:     # blurred images, reflected at the edges
+    "Separable Gaussian blur with a different width for every image, as two grouped convolutions."
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma.to(x.device, x.dtype).clamp_min(1e-6)[:, None]) ** 2)
+    k = k / k.sum(1, keepdim=True)                                          # (B,2r+1); a delta where sigma = 0
+    b, c, h, w = x.shape
+    k = k.repeat_interleave(c, 0)
+    y = F.pad(x.reshape(1, b * c, h, w), (radius,) * 4, mode='reflect')
+    y = F.conv2d(F.conv2d(y, k[:, None, None, :], groups=b * c), k[:, None, :, None], groups=b * c)
+    return y.reshape(b, c, h, w)
 
 class Augment(nn.Module):
-    "Per-sample random augmentations of the reference for a batch of images (B,C,H,W) in [0,1], on the batch's device."
+    "Per-sample random augmentations of the reference, and optional detector-intensity ones, for a batch of images (B,C,H,W) in [0,1], on the batch's device."
     def __init__(self,
-                 p:float=0.5,                  # probability of each transform not given its own below
+                 p:float=0.5,                  # probability of each reference transform not given its own below
                  p_flip:float=None,            # horizontal flip
                  p_crop:float=None,            # square crop, resized back to the full image
                  p_jitter:float=None,          # brightness/jitter of the intensities
                  p_rotate:float=None,          # rotation about the centre
                  p_fill:float=None,            # rectangle set to `fill_value`
                  p_translate:float=None,       # translation
+                 p_photons:float=0.,           # Poisson resampling at fewer photons (beyond the reference; off unless given)
+                 p_blur:float=0.,              # Gaussian blur (beyond the reference; off unless given)
+                 p_gamma:float=0.,             # response curve x**gamma (beyond the reference; off unless given)
                  crop_scale:tuple=(0.2, 1.0),  # range of the crop's area, fraction of the image (aspect 1)
                  brightness:float=0.5,         # gain 1 + U(±brightness)
-                 jitter:float=0.2,             # offset U(±jitter) (a second gain if not `jitter_offset`)
-                 jitter_offset:bool=True,      # True: x·(1+b)+j (DESIGN.md); False: x·(1+b+j) (the reference code)
+                 jitter:float=0.2,             # a second gain U(±jitter) (an offset with `jitter_offset`)
+                 jitter_offset:bool=False,     # False: x·(1+b+j) (the reference code); True: x·(1+b)+j
                  max_rotate:float=90.,         # rotation angle U(±max_rotate), degrees
                  fill_scale:tuple=(0.05, 0.3), # range of the rectangle's area, fraction of the image
                  fill_ratio:tuple=(0.25, 2.5), # range of its aspect width/height (log-uniform)
                  fill_value:float=0.,          # value written into the rectangle
                  max_translate:float=0.125,    # shift U(±max_translate) of the height and of the width
+                 photon_range:tuple=(10., 1000.), # photons at intensity 1 after resampling (log-uniform)
+                 blur_range:tuple=(0., 1.5),   # blur sigma in pixels of the augmented image (uniform)
+                 gamma_range:tuple=(0.5, 2.),  # exponent of the response curve (log-uniform)
                  mode:str='bilinear',          # interpolation of the warp: 'bilinear', 'bicubic', 'nearest'
                 ):
         super().__init__()
         given = dict(flip=p_flip, crop=p_crop, jitter=p_jitter, rotate=p_rotate, fill=p_fill, translate=p_translate)
-        self.probs = {k: float(p if v is None else v) for k, v in given.items()}
+        self.probs = {**{k: float(p if v is None else v) for k, v in given.items()},
+                      **dict(photons=float(p_photons), blur=float(p_blur), gamma=float(p_gamma))}
         for k, v in self.probs.items():
             if not 0 <= v <= 1: raise ValueError(f"probability of {k} must be in [0,1], got {v}")
-        for name, (lo, hi), lim in [('crop_scale', crop_scale, 1), ('fill_scale', fill_scale, 1), ('fill_ratio', fill_ratio, None)]:
+        for name, (lo, hi), lim in [('crop_scale', crop_scale, 1), ('fill_scale', fill_scale, 1), ('fill_ratio', fill_ratio, None),
+                                    ('photon_range', photon_range, None), ('gamma_range', gamma_range, None)]:
             if not (0 < lo <= hi and (lim is None or hi <= lim)):
                 raise ValueError(f"{name} must be (lo,hi) with 0 < lo <= hi{' <= 1' if lim else ''}, got {(lo, hi)}")
+        if not 0 <= blur_range[0] <= blur_range[1]: raise ValueError(f"blur_range must be (lo,hi) with 0 <= lo <= hi, got {tuple(blur_range)}")
         if mode not in ('bilinear', 'bicubic', 'nearest'): raise ValueError(f"mode must be 'bilinear', 'bicubic' or 'nearest', got {mode!r}")
         self.crop_scale, self.fill_scale, self.fill_ratio = tuple(crop_scale), tuple(fill_scale), tuple(fill_ratio)
         self.brightness, self.jitter, self.jitter_offset = float(brightness), float(jitter), jitter_offset
         self.max_rotate, self.fill_value, self.max_translate, self.mode = float(max_rotate), float(fill_value), float(max_translate), mode
+        self.photon_range, self.blur_range, self.gamma_range = tuple(map(float, photon_range)), tuple(map(float, blur_range)), tuple(map(float, gamma_range))
 
     def extra_repr(self): return ', '.join(f"p_{k}={v}" for k, v in self.probs.items())
 
@@ -121,7 +147,8 @@ class Augment(nn.Module):
              generator:torch.Generator=None,      # source of randomness (default: torch's global generator)
             )->dict:                              # per-image parameters, (n,) CPU tensors
         "Draw the transforms of `n` images: which fire, and their parameters (identity values where they don't)."
-        u = torch.rand(n, 18, generator=generator, device=generator.device if generator is not None else 'cpu').cpu()
+        dev = generator.device if generator is not None else 'cpu'
+        u = torch.rand(n, 18, generator=generator, device=dev).cpu()
         fire = {k: u[:, i] < self.probs[k] for i, k in enumerate(_NAMES)}
         sym = lambda col, m: m * (2 * u[:, col] - 1)                   # U(-m, m)
         lo, hi = self.crop_scale
@@ -132,13 +159,24 @@ class Augment(nn.Module):
         fill_h = torch.where(fire['fill'], (area / ratio).sqrt().clamp(0, 1), 0.)
         fill_w = torch.where(fire['fill'], (area * ratio).sqrt().clamp(0, 1), 0.)
         zero = torch.zeros(n)
-        return dict(**fire, side=side, crop_y=(1 - side) * u[:, 7], crop_x=(1 - side) * u[:, 8],
-                    gain=torch.where(fire['jitter'], 1 + sym(9, self.brightness), 1.),
-                    offset=torch.where(fire['jitter'], sym(10, self.jitter), zero),
-                    angle=torch.where(fire['rotate'], sym(11, self.max_rotate), zero),
-                    fill_h=fill_h, fill_w=fill_w, fill_y=(1 - fill_h) * u[:, 14], fill_x=(1 - fill_w) * u[:, 15],
-                    shift_y=torch.where(fire['translate'], sym(16, self.max_translate), zero),
-                    shift_x=torch.where(fire['translate'], sym(17, self.max_translate), zero))
+        prm = dict(**fire, side=side, crop_y=(1 - side) * u[:, 7], crop_x=(1 - side) * u[:, 8],
+                   gain=torch.where(fire['jitter'], 1 + sym(9, self.brightness), 1.),
+                   offset=torch.where(fire['jitter'], sym(10, self.jitter), zero),
+                   angle=torch.where(fire['rotate'], sym(11, self.max_rotate), zero),
+                   fill_h=fill_h, fill_w=fill_w, fill_y=(1 - fill_h) * u[:, 14], fill_x=(1 - fill_w) * u[:, 15],
+                   shift_y=torch.where(fire['translate'], sym(16, self.max_translate), zero),
+                   shift_x=torch.where(fire['translate'], sym(17, self.max_translate), zero))
+        no = torch.zeros(n, dtype=torch.bool)
+        prm.update(photons=no, blur=no, gamma=no, counts=torch.ones(n), sigma=zero, exponent=torch.ones(n), noise_seed=0)
+        if any(self.probs[k] for k in _INTENSITY):     # drawn only when used: the reference's random stream is unchanged
+            v = torch.rand(n, 6, generator=generator, device=dev).cpu()
+            logu = lambda col, r: torch.exp(math.log(r[0]) + math.log(r[1] / r[0]) * v[:, col])
+            f = {k: v[:, i] < self.probs[k] for i, k in enumerate(_INTENSITY)}
+            prm.update(**f, counts=torch.where(f['photons'], logu(3, self.photon_range), 1.),
+                       sigma=torch.where(f['blur'], self.blur_range[0] + (self.blur_range[1] - self.blur_range[0]) * v[:, 4], 0.),
+                       exponent=torch.where(f['gamma'], logu(5, self.gamma_range), 1.),
+                       noise_seed=int(torch.randint(2**62, (1,), generator=generator, device=dev)))
+        return prm
 
     def matrices(self, params:dict, h:int, w:int)->torch.Tensor:
         "(n,3,3) sampling maps of the geometric transforms, composed in the reference's order: flip · crop · rotation · translation."
@@ -164,16 +202,33 @@ class Augment(nn.Module):
         edge = lambda t, n: (0.5 + n / 2 * (1 - ((2 * torch.arange(n) + 1) / n - 1 - 2 * t[:, None].double()).abs())).clamp(0, 1)
         return edge(params['shift_y'], h), edge(params['shift_x'], w)
 
+    def detector(self, x:torch.Tensor, # (B,C,H,W) float images
+                 params:dict,          # from `draw(B)`
+                )->torch.Tensor:       # the images as another shot or detector setting would have recorded them
+        "The intensity transforms beyond the reference, in the detector's order: fewer photons (Poisson), blur, response curve."
+        dev = x.device
+        where = lambda k, y: torch.where(params[k].to(dev)[:, None, None, None], y, x)
+        if params['photons'].any():
+            lam = params['counts'].to(dev, x.dtype)[:, None, None, None]
+            gen = torch.Generator(device=dev).manual_seed(params['noise_seed'])
+            x = where('photons', (torch.poisson(x.clamp(min=0) * lam, generator=gen) / lam).clamp_(max=1))
+        if params['blur'].any():
+            x = where('blur', gaussian_blur(x, params['sigma'], max(1, math.ceil(3 * self.blur_range[1]))))
+        if params['gamma'].any():
+            x = where('gamma', x.clamp(0, 1) ** params['exponent'].to(dev, x.dtype)[:, None, None, None])
+        return x
+
     def apply(self, x:torch.Tensor, # (B,C,H,W) float images
               params:dict,          # from `draw(B)`
              )->torch.Tensor:       # augmented images, same shape, device and dtype
-        "Apply drawn transforms: jitter, then one warp, then the fill; images where nothing fired are returned untouched."
+        "Apply drawn transforms: detector intensities, jitter, then one warp, then the fill; images where nothing fired are returned untouched."
         if x.ndim != 4: raise ValueError(f"x must have shape (B,C,H,W), got {tuple(x.shape)}")
         if not x.is_floating_point(): raise TypeError(f"x must be a float tensor, got {x.dtype}")
         b, _, h, w = x.shape
         if len(params['flip']) != b: raise ValueError(f"params are for {len(params['flip'])} images, x has {b}")
         dev, col = x.device, lambda v: v.to(x.device, x.dtype)[:, None, None, None]   # (B,) -> (B,1,1,1) on the device
-        if params['jitter'].any():     # x·gain + offset, clipped; gain 1, offset 0 and no clipping where it did not fire
+        x = self.detector(x, params)
+        if params['jitter'].any():     # gain (and offset), clipped; gain 1, offset 0 and no clipping where it did not fire
             gain, offset = params['gain'], params['offset']
             if not self.jitter_offset: gain, offset = gain + offset, torch.zeros_like(offset)
             lo, hi = torch.where(params['jitter'], 0., -math.inf), torch.where(params['jitter'], 1., math.inf)
