@@ -15,16 +15,17 @@ from fastcore.script import call_parse, store_true
 from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, read_data
 from .simulate import simulate, write_simulation
 from .projection import prepare, load_prepared
-from .train import train, read_log
-from .embed import embed_run, write_embeddings, read_embeddings
+from .train import train, read_log, make_config, CONFIGS
+from .model import create_model
+from .embed import embed_run, embed_model, write_embeddings, read_embeddings
 from .evaluate import evaluate_embedding, combine_runs, write_report, read_report, report_markdown, MEASURE
 from .explore import Explorer, label_text
 from .baselines import run_baselines, METHODS as ALL_BASELINES
 
 # %% auto #0
-__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'Stages', 'plan', 'pick_queries',
-           'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure', 'table1_markdown',
-           'comparison_text', 'reproduce', 'cplr_reproduce']
+__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'UNTRAINED', 'Stages', 'plan',
+           'pick_queries', 'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure',
+           'table1_markdown', 'comparison_text', 'untrained_embedding', 'reproduce', 'cplr_reproduce']
 
 # %% ../nbs/11_report.ipynb #9cac4d1d
 MODE_NAMES = {'polcart': 'CPLR P⇔C', 'cartpol': 'CPLR C⇔P', 'polpol': 'CLR P⇔P', 'cartcart': 'CLR C⇔C'}
@@ -76,7 +77,7 @@ BASELINE_NAMES = {'pca': 'PCA', 'pca corr': 'PCA (correlation)', 'kpca': 'KPCA',
                   'umap': 'UMAP', 'vae': 'VAE', 'noise': 'noise', 'ssim': 'SSIM', 'cwssim': 'CW-SSIM', 'sift': 'SIFT'}
 
 def plan(full:bool=False,       # all four modes, all baselines, 5 seeds
-         seeds:int=None,        # training seeds (default 1, or 5 with `full`)
+         seeds:int=None,        # training seeds (default 3, or 5 with `full`)
          modes:list=None,       # pair modes (default polcart and polpol, or all four with `full`)
          baselines:list=None,   # baseline methods (default `FAST_BASELINES`, or `ALL_BASELINES` with `full`)
         )->dict:
@@ -84,7 +85,7 @@ def plan(full:bool=False,       # all four modes, all baselines, 5 seeds
     modes = list(modes or (MODE_NAMES if full else ['polcart', 'polpol']))
     bad = [m for m in modes if m not in MODE_NAMES]
     if bad: raise ValueError(f"unknown pair modes {bad}; choose from {list(MODE_NAMES)}")
-    seeds = seeds or (5 if full else 1)
+    seeds = seeds or (5 if full else 3)
     baselines = list(baselines if baselines is not None else (ALL_BASELINES if full else FAST_BASELINES))
     bad = [b for b in baselines if b not in ALL_BASELINES]
     if bad: raise ValueError(f"unknown baselines {bad}; choose from {list(ALL_BASELINES)}")
@@ -192,6 +193,8 @@ def save_figure(fig, path):
     return Path(path)
 
 # %% ../nbs/11_report.ipynb #3e1bd827
+UNTRAINED = 'untrained encoder'
+
 def _f(v, sd=None):
     if v is None or (isinstance(v, float) and math.isnan(v)): return '–'
     return f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}"
@@ -211,28 +214,45 @@ def table1_markdown(report:dict, # report.json content
             f"precision and recall are the macro means of the linear read-out over {seeds} seed(s) × 5 folds.\n\n" + '\n'.join(lines) + '\n')
 
 def comparison_text(report:dict)->str:
-    "One honest sentence per question: does CPLR beat CLR, and the best baseline, on these data?"
+    "One honest sentence per question: does CPLR beat CLR, the untrained network and the best baseline, on these data, beyond the seeds' spread?"
     ms = report['methods']
-    def score(name, s): v = ms.get(name, {}).get(s); return None if v is None else v
+    def val(name, s): v = ms.get(name, {}).get(s); return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+    def show(name, s): return _f(val(name, s), ms[name].get(f'{s}_std')) + (f" ({ms[name]['runs']} seeds)" if ms[name].get('runs', 1) > 1 else '')
+    def gap(a, b, s):                      # a difference the seeds' spread does not explain?
+        sd = math.hypot(ms[a].get(f'{s}_std') or 0, ms[b].get(f'{s}_std') or 0)
+        return 'clearly ' if abs(val(a, s) - val(b, s)) > 2 * sd else ''
     out = []
     for a, b in [('CPLR P⇔C', 'CLR P⇔P'), ('CPLR C⇔P', 'CLR C⇔C')]:
-        if a in ms and b in ms:
-            oa, ob, fa, fb = score(a, 'overlap'), score(b, 'overlap'), score(a, 'f1'), score(b, 'f1')
-            if None in (oa, ob, fa, fb): continue
+        if a in ms and b in ms and None not in (val(a, 'overlap'), val(b, 'overlap'), val(a, 'f1'), val(b, 'f1')):
+            oa, ob, fa, fb = val(a, 'overlap'), val(b, 'overlap'), val(a, 'f1'), val(b, 'f1')
             verdict = ('ahead on both measures' if oa > ob and fa > fb else 'behind on both measures' if oa < ob and fa < fb else 'ahead on one measure and behind on the other')
-            out.append(f"- {a} vs {b}: Overlap {oa:.2f} vs {ob:.2f}, F1 {fa:.2f} vs {fb:.2f}: CPLR is **{verdict}** on these data"
+            out.append(f"- {a} vs {b}: Overlap {show(a, 'overlap')} vs {show(b, 'overlap')} ({gap(a, b, 'overlap')}{'ahead' if oa > ob else 'behind'}), "
+                       f"F1 {show(a, 'f1')} vs {show(b, 'f1')}: CPLR is **{verdict}** on these data"
                        + (" (the paper found CPLR ahead on the real data)." if verdict != 'ahead on both measures' else ", as the paper found on the real data."))
-    base = {n: e for n, e in ms.items() if n not in MODE_NAMES.values() and e.get('overlap') is not None}
-    if base and 'CPLR P⇔C' in ms and ms['CPLR P⇔C'].get('overlap') is not None:
+    if 'CPLR P⇔C' in ms and UNTRAINED in ms and None not in (val('CPLR P⇔C', 'overlap'), val(UNTRAINED, 'overlap')):
+        out.append(f"- Training vs no training: CPLR P⇔C Overlap {show('CPLR P⇔C', 'overlap')}, the same network untrained {show(UNTRAINED, 'overlap')} "
+                   f"({val('CPLR P⇔C', 'overlap') - val(UNTRAINED, 'overlap'):+.2f}).")
+    base = {n: e for n, e in ms.items() if n not in MODE_NAMES.values() and n != UNTRAINED and val(n, 'overlap') is not None}
+    if base and 'CPLR P⇔C' in ms and val('CPLR P⇔C', 'overlap') is not None:
         best = max(base, key=lambda n: base[n]['overlap'])
-        o, ob = ms['CPLR P⇔C']['overlap'], base[best]['overlap']
-        out.append(f"- Best baseline by Overlap: {best} ({ob:.2f}); CPLR P⇔C {'beats' if o > ob else 'does not beat'} it ({o:.2f}).")
+        o, ob = val('CPLR P⇔C', 'overlap'), base[best]['overlap']
+        out.append(f"- Best baseline by Overlap: {best} ({ob:.2f}); CPLR P⇔C {'beats' if o > ob else 'does not beat'} it ({show('CPLR P⇔C', 'overlap')}, {o - ob:+.2f}).")
     return '\n'.join(out) + '\n'
 
 # %% ../nbs/11_report.ipynb #d264916c
 def _hardware()->str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+
+def untrained_embedding(prep,                # `PreparedData` (or anything with `.polar`)
+                        config:str|dict='cpu',  # the training configuration whose network to build
+                        seed:int=0,             # initialisation seed
+                        **overrides,            # configuration overrides (encoder, size, ...)
+                       )->np.ndarray:           # (N,D) embeddings of the Polar views
+    "The floor that training must clear: the configuration's network, randomly initialised, embedding the Polar views at its size."
+    cfg = make_config(config, seed=seed, **overrides)
+    torch.manual_seed(seed)
+    return embed_model(create_model(**cfg['model']), prep.polar, size=cfg['size'])
 
 def reproduce(out:str|Path='reproduce',  # output directory
               cxi:str|Path=None,         # the user's data (CXI or HDF5/NPZ stack); default: simulate
@@ -243,7 +263,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
               select:str=None,           # selection of `cxi` ('paper' or 'all'; default: 'paper' for labelled data)
               config:str='cpu',          # training configuration ('cpu' or 'paper')
               epochs:int=None,           # training epochs (default: the configuration's)
-              seeds:int=None,            # training seeds (default 1, or 5 with `full`)
+              seeds:int=None,            # training seeds (default 3, or 5 with `full`)
               modes:list=None,           # pair modes (default polcart and polpol, or all four with `full`)
               baselines:list=None,       # baseline methods (default the fast ones, or all with `full`)
               train_overrides:dict=None, # other training settings (bs, size, encoder, ...)
@@ -285,6 +305,11 @@ def reproduce(out:str|Path='reproduce',  # output directory
                                         mode, 'cosine', str(run_dir), extra={'entries': prep.entries}))
         runs[f'{name} s{s}'] = run_dir
         emb_files.setdefault(name, []).append(emb_path)
+    floor = out/'embeddings'/'untrained.h5'                  # the same network, untrained: the floor
+    if p['runs']:
+        fsettings = dict(config=config, data=str(prepared), **train_overrides)
+        st.run('embed untrained', fsettings, [floor],
+               lambda: write_embeddings(floor, untrained_embedding(prep, config, **train_overrides), labels, UNTRAINED, '', 'cosine', 'untrained'))
 
     base_dir = out/'baselines'                                # 5. baselines
     if p['baselines']:
@@ -304,9 +329,10 @@ def reproduce(out:str|Path='reproduce',  # output directory
             methods = {}
             for name, files in emb_files.items():
                 methods[name] = combine_runs([evaluate_embedding(read_embeddings(f)['embeddings'], labels, 'cosine', seeds=eval_seeds) for f in files])
+            if floor.exists(): methods[UNTRAINED] = evaluate_embedding(read_embeddings(floor)['embeddings'], labels, 'cosine', seeds=eval_seeds)
             if p['baselines']: methods.update({BASELINE_NAMES[m]: e for m, e in read_report(base_dir)['methods'].items()})
             write_report(out, methods, dataset, update=False)
-        st.run('evaluate', dict(stages=all_settings, eval_seeds=eval_seeds), [out/'report.json'], evaluate)
+        st.run('evaluate', dict(stages=all_settings, eval_seeds=eval_seeds, floor=floor.exists()), [out/'report.json'], evaluate)
         report = json.loads((out/'report.json').read_text())
 
     figs = out/'figures'                                      # 7. figures and report.md
@@ -351,9 +377,9 @@ def reproduce(out:str|Path='reproduce',  # output directory
 def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ stack; default: simulate the default dataset
                    out:str='reproduce',   # output directory (report.md, report.json, figures, runs, log)
                    full:store_true=False, # all four modes, all baselines, 5 training seeds (the paper's route, for a GPU)
-                   config:Annotated[str, "training configuration", {'choices': ['cpu', 'paper']}]='cpu',
+                   config:Annotated[str, "training configuration", {'choices': list(CONFIGS)}]='cpu',
                    epochs:int=None,       # training epochs (default: the configuration's)
-                   seeds:int=None,        # training seeds (default 1, or 5 with --full)
+                   seeds:int=None,        # training seeds (default 3, or 5 with --full)
                    n:int=1260,            # simulated images
                    size:int=256,          # simulated detector pixels and side of the prepared views
                    seed:int=0,            # simulation seed

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json, math, os, random, time, warnings, copy
 from functools import partial
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, torch, torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from typing import Annotated
 from fastcore.script import call_parse, store_true
-from fastai.optimizer import Optimizer
+from fastai.optimizer import Optimizer, Adam
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
@@ -24,16 +24,17 @@ from fastcore.foundation import L
 from fastai.torch_core import norm_bias_params
 from .data import atomic_write
 from .projection import PreparedData, load_prepared
-from .augment import PAIR_MODES, pair_dls, resize_views
+from .augment import PAIR_MODES, pair_dls, resize_views, mode_views
 from .model import create_model, encoder_spec, ContrastiveModel
 from .loss import NTXentLoss
 from .neighbours import overlap_score
 
 # %% auto #0
-__all__ = ['CONFIGS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine',
-           'make_config', 'PairLoss', 'ContrastiveCallback', 'epoch_seed', 'EpochSeeds', 'WarmupCosine',
-           'overlap_probe', 'read_log', 'embed_images', 'RunLogger', 'Checkpointer', 'DistributedCallback',
-           'contrastive_learner', 'train', 'load_run', 'cplr_train']
+__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step', 'LARS',
+           'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback',
+           'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1',
+           'RunLogger', 'Checkpointer', 'DistributedCallback', 'cpu_bf16', 'CPUBFloat16', 'contrastive_learner',
+           'train', 'load_run', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -87,14 +88,20 @@ def warmup_cosine(step:int,          # optimizer steps taken so far (0 for the f
     return peak * 0.5 * (1 + math.cos(math.pi * min(step - warmup_steps, decay) / decay))
 
 # %% ../nbs/07_train.ipynb #ddeaacc6
+REFERENCE_AUG = dict(p=1., p_flip=0.5, jitter_offset=False)  # the authors' `gpu_augmenter`: every transform but the flip, always
+CPU_AUG = dict(p=0., p_crop=0.5, crop_scale=(0.5, 1.), p_jitter=1., brightness=0.4, jitter=0.,   # chosen by 13_ablation
+               p_photons=1., p_blur=1., p_gamma=1.)
+
 CONFIGS = {
     'cpu': dict(encoder='cpu', embed_layer='encoder', head_hidden=None, out_features=128, size=64, bs=128,
-                epochs=40, warmup_epochs=4, base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
-                trust_coeff=1e-3, valid_pct=0.1, probe_every=5, probe_max=5000, mixed_precision=True, aug={}),
-    'paper': dict(encoder='reference', embed_layer='encoder', head_hidden=None, out_features=128, size=224, bs=628,
-                  epochs=1000, warmup_epochs=10, base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
-                  trust_coeff=1e-3, valid_pct=0.0, probe_every=10, probe_max=5000, mixed_precision=True, aug={}),
+                epochs=40, warmup_epochs=4, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
+                trust_coeff=1e-3, valid_pct=0.1, probe_every=5, probe_max=5000, mixed_precision=True, aug=CPU_AUG),
+    'reference': dict(encoder='reference', embed_layer='encoder', head_hidden=None, out_features=128, size=224, bs=628,
+                      epochs=1000, warmup_epochs=10, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
+                      trust_coeff=1e-3, valid_pct=0.0, probe_every=10, probe_max=5000, mixed_precision=True, aug=REFERENCE_AUG),
 }
+CONFIGS['paper'] = dict(CONFIGS['reference'], encoder='paper', embed_layer='head1', head_hidden=1024)
+OPTIMIZERS = ('lars', 'adamw')
 DEFAULT_TEMPERATURE = {'polcart': 0.1, 'cartpol': 0.075, 'polpol': 0.2, 'cartcart': 0.2}
 
 def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dict
@@ -112,11 +119,12 @@ def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dic
     bad = [k for k in overrides if k not in CONFIGS['cpu']]
     if bad: raise ValueError(f"unknown config keys {bad}; known: {sorted(CONFIGS['cpu'])}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if cfg.get('optimizer', 'lars') not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {cfg['optimizer']!r}")
     cfg.update(mode=mode, seed=seed, temperature=float(temperature or DEFAULT_TEMPERATURE[mode]))
     enc = cfg['encoder']
     cfg['model'] = dict(encoder=encoder_spec(**enc) if isinstance(enc, dict) else encoder_spec(enc),
                         embed_layer=cfg['embed_layer'], head_hidden=cfg['head_hidden'], out_features=cfg['out_features'])
-    return cfg
+    return json.loads(json.dumps(cfg))   # tuples become lists, as in config.json
 
 # %% ../nbs/07_train.ipynb #569abd0a
 def _rank_world()->tuple:
@@ -194,19 +202,19 @@ def overlap_probe(emb:torch.Tensor,    # (N,D) embeddings
     return overlap_score(emb.detach().float().cpu().numpy(), torch.as_tensor(labels).cpu().numpy(), k, 'cosine')[0]
 
 # %% ../nbs/07_train.ipynb #2e7baf58
-LOG_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'lr', 'probe_overlap', 'time_s']
+LOG_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'lr', 'probe_overlap', 'partner_top1', 'time_s']
 
 def read_log(path)->list:
-    "Rows of a run's `log.csv` as dicts of floats (epoch as int)."
+    "Rows of a run's `log.csv` as dicts of floats (epoch as int), by the file's own header."
     path = Path(path)
     if not path.exists(): return []
-    lines = path.read_text().strip().split('\n')[1:]
-    return [{k: (int(v) if k == 'epoch' else float(v) if v else float('nan')) for k, v in zip(LOG_COLUMNS, l.split(','))} for l in lines if l]
+    header, *lines = path.read_text().strip().split('\n')
+    return [{k: (int(v) if k == 'epoch' else float(v) if v else float('nan')) for k, v in zip(header.split(','), l.split(','))} for l in lines if l]
 
 def _write_log(path, rows):
     with atomic_write(path) as tmp:
-        Path(tmp).write_text('\n'.join([','.join(LOG_COLUMNS)] + [','.join('' if (isinstance(r[k], float) and math.isnan(r[k])) else
-                             (f'{r[k]:.6g}' if isinstance(r[k], float) else str(r[k])) for k in LOG_COLUMNS) for r in rows]) + '\n')
+        Path(tmp).write_text('\n'.join([','.join(LOG_COLUMNS)] + [','.join('' if (isinstance(r.get(k), float) and math.isnan(r[k])) else
+                             (f'{r[k]:.6g}' if isinstance(r.get(k), float) else str(r.get(k, ''))) for k in LOG_COLUMNS) for r in rows]) + '\n')
 
 def _unwrap(model): return model.module if isinstance(model, DDP) else model
 
@@ -214,19 +222,29 @@ def _unwrap(model): return model.module if isinstance(model, DDP) else model
 def embed_images(model:ContrastiveModel, # a model with an `embed` method
                  images:torch.Tensor,    # (N,1,S,S) float images, already at the training size
                  bs:int=256,             # images per forward pass
-                )->torch.Tensor:         # (N,D) embeddings (on the model's device)
+                 projection:bool=False,  # the head's output (what the loss compares) instead of the embedding
+                )->torch.Tensor:         # (N,D) embeddings or projections (on the model's device)
     "Embed images in eval mode and batches, restoring the model's mode afterwards."
     was_training, dev = model.training, next(model.parameters()).device
+    f = model if projection else model.embed
     model.eval()
-    try: return torch.cat([model.embed(images[i:i + bs].to(dev)) for i in range(0, len(images), bs)])
+    try: return torch.cat([f(images[i:i + bs].to(dev)) for i in range(0, len(images), bs)])
     finally: model.train(was_training)
 
+def partner_top1(z1:torch.Tensor, # (N,D) projections of the first views
+                 z2:torch.Tensor, # (N,D) projections of the second views, row i the partner of row i of z1
+                )->float:         # fraction of first views whose most similar second view is their partner
+    "The pretext task's top-1 accuracy: how often the nearest second view by cosine (of N) is the image's own."
+    sim = F.normalize(z1.float(), dim=1) @ F.normalize(z2.float(), dim=1).T
+    return float((sim.argmax(1) == torch.arange(len(z1), device=sim.device)).float().mean())
+
 class RunLogger(Callback):
-    "Append a row per epoch to `log.csv` (losses, lr, online probe, time); first process only."
+    "Append a row per epoch to `log.csv` (losses, lr, online probe, partner accuracy, training time); first process only."
     order, run_valid = 70, True
-    def __init__(self, path, epochs:int, epoch_offset:int=0, probe_images=None, probe_labels=None, probe_every:int=5):
+    def __init__(self, path, epochs:int, epoch_offset:int=0, probe_images=None, probe_labels=None, probe_every:int=5,
+                 probe_partners=None):  # second views of `probe_images` for `partner_top1` (None: not measured)
         self.path, self.epochs, self.epoch_offset = Path(path), epochs, epoch_offset
-        self.probe_images, self.probe_labels, self.probe_every = probe_images, probe_labels, probe_every
+        self.probe_images, self.probe_labels, self.probe_every, self.probe_partners = probe_images, probe_labels, probe_every, probe_partners
         self.rows = [r for r in read_log(self.path) if r['epoch'] < epoch_offset]
     def before_epoch(self): self.sums, self.t0 = {True: [0., 0], False: [0., 0]}, time.time()
     def after_batch(self):
@@ -234,13 +252,16 @@ class RunLogger(Callback):
         s[0] += float(self.learn.loss.detach()) * len(self.yb[0]); s[1] += len(self.yb[0])
     def after_epoch(self):
         if _rank_world()[0] != 0: return
-        epoch = self.epoch_offset + self.epoch
+        epoch, took = self.epoch_offset + self.epoch, time.time() - self.t0       # the probe's time is not training time
         mean = lambda s: s[0] / s[1] if s[1] else float('nan')
-        probe = float('nan')
-        if self.probe_labels is not None and self.probe_every and ((epoch + 1) % self.probe_every == 0 or epoch + 1 == self.epochs):
-            probe = overlap_probe(embed_images(_unwrap(self.learn.model), self.probe_images), self.probe_labels)
+        probe = partner = float('nan')
+        if self.probe_images is not None and self.probe_every and ((epoch + 1) % self.probe_every == 0 or epoch + 1 == self.epochs):
+            model = _unwrap(self.learn.model)
+            if self.probe_labels is not None: probe = overlap_probe(embed_images(model, self.probe_images), self.probe_labels)
+            if self.probe_partners is not None:
+                partner = partner_top1(embed_images(model, self.probe_images, projection=True), embed_images(model, self.probe_partners, projection=True))
         self.rows.append(dict(epoch=epoch, train_loss=mean(self.sums[True]), valid_loss=mean(self.sums[False]),
-                              lr=float(self.opt.hypers[-1]['lr']), probe_overlap=probe, time_s=time.time() - self.t0))
+                              lr=float(self.opt.hypers[-1]['lr']), probe_overlap=probe, partner_top1=partner, time_s=took))
         _write_log(self.path, self.rows)
 
 # %% ../nbs/07_train.ipynb #34a77876
@@ -312,6 +333,28 @@ def _check_in_sync(model):
     if any(not torch.allclose(a, allv[0], rtol=1e-9, atol=0) for a in allv):
         raise RuntimeError(f"processes ended with different parameters: {[a.tolist() for a in allv]}")
 
+# %% ../nbs/07_train.ipynb #efd496b7
+def cpu_bf16()->bool:
+    "Whether this CPU has native bfloat16 arithmetic (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo; False where it cannot tell)."
+    try: flags = next(l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')).split()
+    except (OSError, StopIteration): return False
+    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+
+class CPUBFloat16(Callback):
+    "Train on the CPU in bfloat16 autocast with channels-last images and weights; float32 predictions, loss and weights."
+    order = 10                                  # after ContrastiveCallback has built the batch
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+        self.autocast = torch.autocast('cpu', dtype=torch.bfloat16)
+        self.autocast.__enter__()
+    def after_pred(self): self.learn.pred = self.pred.float()
+    def after_loss(self): self._exit()
+    def after_batch(self): self._exit()          # also when the batch was cancelled before the loss
+    def _exit(self):
+        if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
+    def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
+
 # %% ../nbs/07_train.ipynb #199d5970
 def contrastive_learner(dls,                 # `pair_dls` DataLoaders
                         cfg:dict,            # a `make_config` configuration
@@ -319,16 +362,18 @@ def contrastive_learner(dls,                 # `pair_dls` DataLoaders
                         epoch_offset:int=0,  # epochs already done (resume)
                         cbs=None,            # extra fastai callbacks
                        )->Learner:
-    "A fastai `Learner` that trains `create_model(**cfg['model'])` contrastively with LARS and warmup + cosine."
+    "A fastai `Learner` that trains `create_model(**cfg['model'])` contrastively with LARS (or AdamW) and warmup + cosine."
     torch.manual_seed(cfg['seed'])
     model = create_model(**cfg['model'])
     peak = scaled_lr(cfg['base_lr'], cfg['bs'], cfg['lr_scaling'])
     sched = WarmupCosine(peak, cfg['warmup_epochs'], cfg['epochs'], start_step)
-    opt_func = partial(LARS, mom=cfg['momentum'], wd=cfg['weight_decay'], trust_coeff=cfg['trust_coeff'])
+    if cfg.get('optimizer', 'lars') == 'lars': opt_func = partial(LARS, mom=cfg['momentum'], wd=cfg['weight_decay'], trust_coeff=cfg['trust_coeff'])
+    else: opt_func = partial(Adam, mom=cfg['momentum'], sqr_mom=0.999, eps=1e-8, wd=cfg['weight_decay'], decouple_wd=True)
     learn = Learner(dls, model, loss_func=PairLoss(cfg['temperature']), opt_func=opt_func, lr=peak, wd=cfg['weight_decay'],
                     wd_bn_bias=False, train_bn=True, cbs=[ContrastiveCallback(), sched, EpochSeeds(cfg['seed'], epoch_offset)] + list(cbs or []))
     learn.sched = sched
     if cfg.get('mixed_precision') and dls.device.type == 'cuda': learn.to_fp16()
+    elif cfg.get('mixed_precision') and dls.device.type == 'cpu' and cpu_bf16(): learn.add_cb(CPUBFloat16())
     return learn
 
 # %% ../nbs/07_train.ipynb #1bb44c2c
@@ -350,7 +395,7 @@ def _resume_config(out:Path, mode, temperature, seed, epochs, overrides)->dict:
 def train(data,                   # prepared file (path) or `PreparedData`
           mode:str=None,          # pair mode: 'polcart' (default), 'cartpol', 'polpol' or 'cartcart'
           out='run',              # run directory (config.json, log.csv, checkpoint.pth, model.pth)
-          config:str|dict='cpu',  # 'cpu', 'paper' or a config dict
+          config:str|dict='cpu',  # 'cpu', 'reference', 'paper' or a config dict
           epochs:int=None,        # override the config's number of epochs
           temperature:float=None, # override the mode's default temperature
           resume:bool=False,      # continue the run in `out` from its last checkpoint
@@ -381,13 +426,14 @@ def train(data,                   # prepared file (path) or `PreparedData`
             with atomic_write(out/'config.json') as tmp: Path(tmp).write_text(json.dumps(cfg, indent=1))
         dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'],
                        device=device, **cfg['aug'])
-        probe_imgs = probe_labels = None
-        if prep.labels is not None and cfg['probe_every']:
+        probe_imgs = probe_labels = partners = None
+        if cfg['probe_every']:          # the Overlap on the Polar view (with labels); the pretext task's accuracy, Polar -> Cartesian
             idx = np.sort(np.random.default_rng(cfg['seed']).permutation(len(prep))[:cfg['probe_max']])
             probe_imgs = torch.from_numpy(resize_views(prep.polar[idx], cfg['size']))[:, None]
-            probe_labels = torch.from_numpy(prep.labels[idx])
+            if prep.labels is not None: probe_labels = torch.from_numpy(prep.labels[idx])
+            if len(set(mode_views(cfg['mode']))) == 2: partners = torch.from_numpy(resize_views(prep.cartesian[idx], cfg['size']))[:, None]
         learn = contrastive_learner(dls, cfg, start_step=ck['scheduler']['step'] if ck else 0, epoch_offset=start, cbs=cbs)
-        learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every']),
+        learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every'], partners),
                        Checkpointer(out/'checkpoint.pth', learn.sched, cfg, start, ck['scaler'] if ck else None)])
         if ck:
             learn.model.load_state_dict(ck['model'])
