@@ -90,13 +90,13 @@ def warmup_cosine(step:int,          # optimizer steps taken so far (0 for the f
 # %% ../nbs/07_train.ipynb #ddeaacc6
 REFERENCE_AUG = dict(p=1., p_flip=0.5, jitter_offset=False)  # the authors' `gpu_augmenter`: every transform but the flip, always
 CPU_AUG = dict(p=0., p_crop=0.5, crop_scale=(0.5, 1.), p_jitter=1., brightness=0.4, jitter=0.,   # chosen by 13_ablation
-               p_photons=1., p_blur=1., p_gamma=1.)
+               p_photons=1., photon_range=(3., 300.), p_blur=1., p_gamma=1., gamma_range=(1 / 3, 3.))
 
 CONFIGS = {
-    'cpu': dict(encoder='cpu', embed_layer='encoder', head_hidden=None, out_features=128, size=64, bs=128,
+    'cpu': dict(encoder='cpu', embed_layer='encoder', head_hidden=None, out_features=128, size=64, bs=128, temperature=0.2,
                 epochs=40, warmup_epochs=4, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
                 trust_coeff=1e-3, valid_pct=0.1, probe_every=5, probe_max=5000, mixed_precision=True, aug=CPU_AUG),
-    'reference': dict(encoder='reference', embed_layer='encoder', head_hidden=None, out_features=128, size=224, bs=628,
+    'reference': dict(encoder='reference', embed_layer='encoder', head_hidden=None, out_features=128, size=224, bs=628, temperature=None,
                       epochs=1000, warmup_epochs=10, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
                       trust_coeff=1e-3, valid_pct=0.0, probe_every=10, probe_max=5000, mixed_precision=True, aug=REFERENCE_AUG),
 }
@@ -106,7 +106,7 @@ DEFAULT_TEMPERATURE = {'polcart': 0.1, 'cartpol': 0.075, 'polpol': 0.2, 'cartcar
 
 def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dict
                 mode:str='polcart',    # pair mode, one of `PAIR_MODES`
-                temperature:float=None, # NT-Xent temperature (default: `DEFAULT_TEMPERATURE[mode]`)
+                temperature:float=None, # NT-Xent temperature (default: the config's, else `DEFAULT_TEMPERATURE[mode]`)
                 seed:int=0,            # seeds the model, the split, the shuffling and the augmentations
                 **overrides,           # any key of the config (epochs, bs, size, encoder, ...); None leaves it
                )->dict:                # a JSON-serialisable run configuration
@@ -120,7 +120,7 @@ def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dic
     if bad: raise ValueError(f"unknown config keys {bad}; known: {sorted(CONFIGS['cpu'])}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if cfg.get('optimizer', 'lars') not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {cfg['optimizer']!r}")
-    cfg.update(mode=mode, seed=seed, temperature=float(temperature or DEFAULT_TEMPERATURE[mode]))
+    cfg.update(mode=mode, seed=seed, temperature=float(temperature or cfg.get('temperature') or DEFAULT_TEMPERATURE[mode]))
     enc = cfg['encoder']
     cfg['model'] = dict(encoder=encoder_spec(**enc) if isinstance(enc, dict) else encoder_spec(enc),
                         embed_layer=cfg['embed_layer'], head_hidden=cfg['head_hidden'], out_features=cfg['out_features'])
@@ -475,7 +475,7 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                out:str='run',             # run directory
                config:Annotated[str, "configuration", {'choices': list(CONFIGS)}]='cpu',
                epochs:int=None,           # number of epochs (default: the config's)
-               temperature:float=None,    # NT-Xent temperature (default: 0.1 polcart, 0.075 cartpol, 0.2 polpol/cartcart)
+               temperature:float=None,    # NT-Xent temperature (default: 0.2 in the cpu config; the paper's per mode in reference/paper)
                resume:store_true=False,   # continue the run in --out from its last checkpoint
                seed:int=None,             # random seed (default 0)
                bs:int=None,               # global batch size in pairs

@@ -1,0 +1,124 @@
+"""Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
+
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second]
+
+1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
+   variant with `--seeds` training seeds. Writes benchmarks/quality/study.json, study.md, ablation.png, minutes.png.
+2. `default`, `second`: the default `cplr-reproduce` (3 training seeds of CPLR P<=>C and CLR P<=>P, the fast baselines,
+   the untrained encoder) on the default simulation (seed 0) and on a second one (`SECOND_SEED`), run as a user runs it
+   (wall time and peak memory measured), then every method's nuisance measures, and the targets of issue 11 checked.
+   Writes benchmarks/quality/targets.md and targets.json.
+
+Everything is cached under --work (default /tmp/cplr_quality): run the same command again after an interruption.
+The study takes about two hours on 2 CPU cores, each default run about a quarter of an hour.
+"""
+import argparse, json, math, shutil, sys
+from pathlib import Path
+import numpy as np, h5py
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_projection import run_with_peak_memory
+from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours,
+                              VALIDATION_SEED, SECOND_SEED)
+from cplr_nb.neighbours import knn, neighbours_k
+from cplr_nb.embed import read_embeddings
+from cplr_nb.report import UNTRAINED
+from cplr_nb.train import read_log
+
+HERE = Path(__file__).parent
+RESULTS = HERE/'quality'
+
+def save_fig(fig, path):
+    fig.savefig(path, dpi=90, bbox_inches='tight')
+
+def run_study(work:Path, seeds:int):
+    res = study(work/'study', seeds=seeds)
+    RESULTS.mkdir(exist_ok=True)
+    for v in res['variants'].values():               # the per-epoch curves stay; the big per-run fields do not
+        for r in v['runs']: r.pop('spec', None)
+    (RESULTS/'study.json').write_text(json.dumps(res, indent=1))
+    (RESULTS/'study.md').write_text(f"# Ablation study (validation simulation, seed {VALIDATION_SEED})\n\n" + study_table(res))
+    save_fig(plot_study(res), RESULTS/'ablation.png'); save_fig(plot_minutes(res), RESULTS/'minutes.png')
+    print(study_table(res))
+
+def nuisance_params(cxi:Path)->dict:
+    "Photons and detector response of every simulated shot, from the simulator's `/simulation` group."
+    with h5py.File(cxi, 'r') as f: return {'photons': f['simulation/photons'][()], 'response': f['simulation/detector_response'][()]}
+
+def default_run(work:Path, seed:int)->dict:
+    "Run `cplr-reproduce` as a user would (wall time, peak memory), then add each method's nuisance measures."
+    out = work/f'reproduce_seed{seed}'
+    timing = out/'timing.json'
+    if not timing.exists():
+        shutil.rmtree(out, ignore_errors=True)
+        wall, peak = run_with_peak_memory(['cplr-reproduce', '--out', str(out), '--seed', str(seed)])
+        timing.write_text(json.dumps(dict(wall_min=wall / 60, peak_gb=peak)))
+    rep = json.loads((out/'report.json').read_text())
+    nuis = nuisance_params(out/'data'/'simulated.cxi')
+    k = neighbours_k(rep['dataset']['n'])
+    files = {'CPLR P⇔C': sorted((out/'embeddings').glob('polcart_s*.h5')), 'CLR P⇔P': sorted((out/'embeddings').glob('polpol_s*.h5')),
+             UNTRAINED: [out/'embeddings'/'untrained.h5']}
+    for name, fs in files.items():
+        ns = [nuisance(knn(read_embeddings(f)['embeddings'], k, 'cosine', exclude_self=True)[0], **nuis) for f in fs]
+        rep['methods'][name].update({key: float(np.mean([x[key] for x in ns])) for key in ns[0]})
+    names = {'PCA': 'pca', 'PCA (correlation)': 'pca corr', 'KPCA': 'kpca', 'KPCA (correlation)': 'kpca corr', 'FA': 'fa',
+             'UMAP': 'umap', 'VAE': 'vae', 'noise': 'noise', 'SSIM': 'ssim'}
+    for name, b in names.items():
+        if name in rep['methods']: rep['methods'][name].update(nuisance(baseline_neighbours(out/'baselines', b, k), **nuis))
+    curves = [[(t, r['probe_overlap']) for t, r in zip(np.cumsum([r['time_s'] for r in log]) / 60, log) if not math.isnan(r['probe_overlap'])]
+              for log in (read_log(d/'log.csv') for d in sorted((out/'runs').glob('polcart_s*')))]
+    return dict(seed=seed, **json.loads(timing.read_text()), methods=rep['methods'], cplr_curves=curves)
+
+def minutes_to_beat(curves:list, level:float)->float:
+    "Mean over runs of the training minutes at which the probe's Overlap first exceeds `level` (inf where it never does)."
+    return float(np.mean([next((t for t, o in c if o > level), math.inf) for c in curves]))
+
+BASELINES = ('PCA', 'PCA (correlation)', 'KPCA', 'KPCA (correlation)', 'FA', 'UMAP', 'VAE', 'noise', 'SSIM')
+
+def targets(run:dict)->list:
+    "(target, value, required, met) for the issue's targets on one default run."
+    m = run['methods']
+    base = {n: m[n] for n in BASELINES if n in m}
+    best_o = max(base, key=lambda n: base[n]['overlap'])
+    best_r = max((n for n in base if base[n].get('recall') is not None), key=lambda n: base[n]['recall'])
+    c = m['CPLR P⇔C']
+    rows = [(f"CPLR Overlap − best baseline ({best_o})", c['overlap'] - base[best_o]['overlap'], 0.05),
+            ("CPLR Overlap − untrained encoder", c['overlap'] - m[UNTRAINED]['overlap'], 0.10),
+            ("CPLR Overlap − noise", c['overlap'] - m['noise']['overlap'], 0.15),
+            (f"CPLR recall − best baseline recall ({best_r})", c['recall'] - base[best_r]['recall'], 0.10),
+            ("CPLR neighbours' photon distance / random", c['photon_ratio'], 0.80),
+            (f"training minutes until CPLR's probe beats {best_o} (at most)", minutes_to_beat(run['cplr_curves'], base[best_o]['overlap']), 5.),
+            ("wall time of cplr-reproduce (min, at most)", run['wall_min'], 20.),
+            ("peak memory (GB, at most)", run['peak_gb'], 8.)]
+    return [(t, v, req, v <= req if 'at most' in t else v >= req) for t, v, req in rows]
+
+def method_table(run:dict)->str:
+    lines = ['| method | Overlap | precision | recall | photon distance / random | same response |', '|---|---|---|---|---|---|']
+    f = lambda e, k: f"{e[k]:.3f} ± {e[k + '_std']:.3f}" if e.get(k + '_std') else (f"{e[k]:.3f}" if e.get(k) is not None else '–')
+    for name, e in run['methods'].items():
+        lines.append(f"| {name} | {f(e, 'overlap')} | {f(e, 'precision')} | {f(e, 'recall')} | "
+                     f"{e.get('photon_ratio', math.nan):.2f} | {e.get('same_response', math.nan):.2f} |")
+    return '\n'.join(lines)
+
+def write_targets(runs:list):
+    RESULTS.mkdir(exist_ok=True)
+    md = ["# Targets of issue 11 on the default run", "",
+          "`cplr-reproduce` with its defaults (3 training seeds per mode; mean ± std over the seeds), on the default simulation "
+          f"(seed 0) and on a second simulation (seed {SECOND_SEED}); produced by `python benchmarks/bench_quality.py`.", ""]
+    for run in runs:
+        t = targets(run)
+        md += [f"## Simulation seed {run['seed']}", "", method_table(run), "", "| target | value | required | met |", "|---|---|---|---|"]
+        md += [f"| {name} | {v:.3f} | {'≤' if 'at most' in name else '≥'} {req} | {'yes' if ok else '**no**'} |" for name, v, req, ok in t]
+        md.append('')
+    (RESULTS/'targets.md').write_text('\n'.join(md) + '\n')
+    (RESULTS/'targets.json').write_text(json.dumps(runs, indent=1))
+    print('\n'.join(md))
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--work', default='/tmp/cplr_quality'); ap.add_argument('--seeds', type=int, default=3)
+    ap.add_argument('--only', default='study,default,second')
+    a = ap.parse_args()
+    work, only = Path(a.work), a.only.split(',')
+    if 'study' in only: run_study(work, a.seeds)
+    runs = [default_run(work, s) for s, key in ((0, 'default'), (SECOND_SEED, 'second')) if key in only]
+    if runs: write_targets(runs)
