@@ -18,6 +18,7 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments)
     ('bench_knn.py', 'Exact kNN for the Overlap score (issue 6)', ['--sizes', '1260,10000,100000'], ['--sizes', '1260,10000']),
     ('bench_baselines.py', 'Baselines of Table 1 (issue 7)', [], ['--n', '252', '--seeds', '1']),
     ('bench_reproduce.py', 'The default cplr-reproduce (issue 8)', [], ['--', '--n', '252']),
+    ('bench_quality.py', 'Quality of the learned embedding: the targets on the default run (issue 11)', ['--only', 'default,second'], ['--only', 'default']),
 ]
 
 def tables(text:str)->str:
