@@ -18,6 +18,7 @@ from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5
 from .augment import resize_images
 from .train import load_run
+from .projection import prepared_entries
 from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
@@ -183,9 +184,9 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
     if _dist_info()[0] != 0: return
     with _open_h5(data) as f:
         labels = f['labels'][()] if 'labels' in f else None
-        entries = [e.decode() if isinstance(e, bytes) else str(e) for e in f.attrs['entries']] if 'entries' in f.attrs else None
+        entries = prepared_entries(f, len(emb))
     mode = _run_config(run).get('mode', '')
     method = 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
     write_embeddings(out, emb, labels, method, mode=mode, metric='cosine', run=str(run),
-                     extra={'entries': entries} if entries and len(entries) == len(emb) else None)
+                     extra={'entries': entries} if len(entries) == len(emb) else None)
     print(f"{out}: {emb.shape[0]} embeddings of dimension {emb.shape[1]} ({method} {mode}, view {view})")

@@ -18,8 +18,8 @@ from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, atomic_write, read_data, _open_h5
 
 # %% auto #0
-__all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData', 'write_prepared',
-           'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
+__all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData',
+           'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -149,8 +149,16 @@ def _new_prepared(f, n, size, labelled, source, entries):
     "Create the datasets and attributes of a prepared file for `n` images of `size`²."
     for k in ('polar', 'cartesian'): f.create_dataset(k, (n, size, size), np.float32, chunks=(1, size, size))
     if labelled: f.create_dataset('labels', (n, len(LABEL_NAMES)), np.uint8)
-    f.attrs.update(label_names=list(LABEL_NAMES), source=str(source), size=size,
-                   entries=[str(e) for e in (entries if entries is not None else range(n))])
+    f.create_dataset('entries', data=[str(e) for e in (entries if entries is not None else range(n))], dtype=h5py.string_dtype())
+    f.attrs.update(label_names=list(LABEL_NAMES), source=str(source), size=size)
+
+def prepared_entries(f:h5py.File, # an open prepared file
+                     n:int,       # its number of images
+                    )->list:      # the entry name of each image (its index when the file has none)
+    "Entry names of a prepared file: the `entries` dataset, or the `entries` attribute of files written before it became one."
+    if 'entries' in f: return f['entries'].asstr()[()].tolist()
+    if 'entries' in f.attrs: return [e.decode() if isinstance(e, bytes) else str(e) for e in f.attrs['entries']]
+    return [str(i) for i in range(n)]
 
 def write_prepared(path, polar, cartesian, labels=None, source='', entries=None, photon_energy_ev=None, bunch_id=None):
     "Write views and labels already in memory as a prepared file (atomically)."
@@ -176,7 +184,7 @@ def load_prepared(path:str|Path)->PreparedData:
         _check_views(polar, cart, labels)
         a, n = f.attrs, len(polar)
         return PreparedData(polar, cart, labels, list(a.get('label_names', LABEL_NAMES)),
-                            [str(e) for e in a.get('entries', range(n))], str(a.get('source', '')),
+                            prepared_entries(f, n), str(a.get('source', '')),
                             f['photon_energy_ev'][()] if 'photon_energy_ev' in f else np.full(n, np.nan),
                             f['bunch_id'][()] if 'bunch_id' in f else np.full(n, -1, np.int64))
 
