@@ -12,7 +12,6 @@ from typing import Annotated
 import numpy as np, h5py, torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback      # fastai's progress bar (and `Learner.no_bar`)
@@ -21,7 +20,7 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5, cli_tool
 from .embed import open_view, default_device, write_embeddings
 from .augment import resize_images
 from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, overlap_from_neighbours, _check_labels,
@@ -616,7 +615,7 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
     return report
 
 # %% ../nbs/10_baselines.ipynb #8d4bbba4
-@call_parse
+@cli_tool
 def cplr_baselines(data:Annotated[str, "prepared HDF5 file with labels (cplr-prepare)", {'opt': True, 'required': True}],
                    out:Annotated[str, "output directory for the files and report.json/md/png", {'opt': True, 'required': True}],
                    methods:str=','.join(METHODS), # comma-separated baselines

@@ -6,16 +6,20 @@ Docs: https://cplr-nb.github.io/cplr_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import os, re, importlib.resources
+import os, re, sys, inspect, importlib.resources
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import wraps
 from pathlib import Path
+from typing import Annotated
 import numpy as np, h5py
+from fastcore.script import call_parse, store_true
 
 # %% auto #0
 __all__ = ['LABEL_NAMES', 'RELEVANT', 'RELEVANT_IDX', 'J_PER_EV', 'CXI_IMAGE', 'CXI_LABELS', 'CXI_ENERGY', 'CXI_BUNCH',
-           'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'LazyImages', 'DiffractionData',
-           'read_cxi', 'atomic_write', 'write_cxi', 'read_stack', 'read_data']
+           'CLI_ERRORS', 'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'LazyImages',
+           'DiffractionData', 'read_cxi', 'atomic_write', 'write_cxi', 'read_stack', 'read_data', 'cli_errors',
+           'cli_tool']
 
 # %% ../nbs/01_data.ipynb #aaedf03b
 LABEL_NAMES = ["Spherical/Oblate", "Round", "Elliptical", "Prolate", "Streak", "Bent", "Asymmetric",
@@ -300,3 +304,33 @@ def read_data(path:str|Path, # CXI (CXIDB-94 layout), HDF5 stack or NPZ stack
     if path.suffix == '.npz': return read_stack(path, select)
     with _open_h5(path) as f: is_cxi = any(_re_entry.match(k) for k in f.keys())
     return read_cxi(path, select) if is_cxi else read_stack(path, select)
+
+# %% ../nbs/01_data.ipynb #2771617e
+CLI_ERRORS = (ValueError, KeyError, OSError, ImportError) # expected errors of a console tool: bad input or arguments (`DataError` too),
+                                                          # missing or unreadable files (h5py raises OSError), optional packages not installed
+
+@contextmanager
+def cli_errors(debug:bool=False): # let the exception through, with its traceback
+    "Report an expected error (`CLI_ERRORS`) as one line `error: <message>` on stderr and exit with status 2; Ctrl-C exits quietly with 130."
+    try: yield
+    except KeyboardInterrupt:
+        if debug: raise
+        raise SystemExit(130) from None
+    except CLI_ERRORS as e:
+        if debug: raise
+        msg = str(e.args[0]) if isinstance(e, KeyError) and len(e.args) == 1 else str(e)   # str() of a KeyError adds quotes
+        print('error:', ' '.join(msg.split()) or type(e).__name__, file=sys.stderr)
+        raise SystemExit(2) from None
+
+_DEBUG = inspect.Parameter('debug', inspect.Parameter.KEYWORD_ONLY, default=False,
+                           annotation=Annotated[store_true, "show the full traceback of an error"])
+
+def cli_tool(func): # a console tool's function, annotated for fastcore's `call_parse`
+    "`call_parse` with a `--debug` flag: on the command line expected errors go through `cli_errors`; a Python call raises as usual."
+    @wraps(func)
+    def _tool(*args, debug=None, **kwargs):
+        if debug is None: return func(*args, **kwargs)   # a Python call: the parser always passes `debug`
+        with cli_errors(debug): return func(*args, **kwargs)
+    sig = inspect.signature(func, eval_str=True)
+    _tool.__signature__ = sig.replace(parameters=[*sig.parameters.values(), _DEBUG])
+    return call_parse(_tool)

@@ -13,9 +13,8 @@ from typing import Annotated
 import numpy as np, h5py, torch
 import torch.distributed as tdist
 from torch import nn, Tensor
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, DataError, atomic_write, _open_h5
+from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
 from .train import load_run
 from .projection import prepared_entries
@@ -171,7 +170,7 @@ def _run_config(run_dir):
     p = Path(run_dir)/'config.json'
     return json.loads(p.read_text()) if p.exists() else {}
 
-@call_parse
+@cli_tool
 def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
                data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': True, 'required': True}],
                out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}],

@@ -13,8 +13,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from sklearn import linear_model, metrics, model_selection, pipeline, preprocessing
 from sklearn.exceptions import ConvergenceWarning
-from fastcore.script import call_parse
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5, cli_tool
 from .embed import read_embeddings
 from .neighbours import check_embeddings, knn, _check_labels
 from .neighbours import pair_overlap, neighbours_k, is_constant, overlap_score, class_average, overlap_from_neighbours
@@ -269,7 +268,7 @@ def evaluate_file(embeddings:str|Path,   # embeddings file (`cplr-embed`, baseli
     name = ' '.join(x for x in (r['method'], r['mode']) if x) or Path(embeddings).stem
     return name, evaluate_embedding(emb, labels, metric, **kwargs), labels
 
-@call_parse
+@cli_tool
 def cplr_evaluate(embeddings:Annotated[str, "embeddings HDF5 file (cplr-embed, cplr-baselines)", {'opt': True, 'required': True}],
                   data:str=None,    # prepared/CXI file with the labels (default: labels in the embeddings file)
                   metric:str=None,  # cosine, euclidean, correlation or w2 (default: the file's)

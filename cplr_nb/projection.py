@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
 from typing import Annotated
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, atomic_write, read_data, _open_h5
+from .data import LABEL_NAMES, atomic_write, read_data, _open_h5, cli_tool
 
 # %% auto #0
 __all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData',
@@ -226,7 +225,7 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
     return Path(out)
 
 # %% ../nbs/03_projection.ipynb #c73e2b9e
-@call_parse
+@cli_tool
 def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images", {'opt': True, 'required': True}],
                  out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
                  size:int=256,        # side of the Polar and Cartesian views

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np, torch
 import matplotlib.pyplot as plt
 from typing import Annotated
-from fastcore.script import call_parse, store_true
-from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, read_data
+from fastcore.script import store_true
+from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, read_data, cli_tool
 from .simulate import simulate, write_simulation
 from .projection import prepare, load_prepared
 from .train import train, read_log, make_config, CONFIGS
@@ -373,7 +373,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
     return report
 
 # %% ../nbs/11_report.ipynb #3cc090f9
-@call_parse
+@cli_tool
 def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ stack; default: simulate the default dataset
                    out:str='reproduce',   # output directory (report.md, report.json, figures, runs, log)
                    full:store_true=False, # all four modes, all baselines, 5 training seeds (the paper's route, for a GPU)

@@ -13,9 +13,8 @@ import numpy as np
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 from typing import Annotated
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, shipped_labels, write_cxi, class_counts
+from .data import LABEL_NAMES, shipped_labels, write_cxi, class_counts, cli_tool
 
 # %% auto #0
 __all__ = ['HC_EV_NM', 'SHAPES', 'RESPONSES', 'LABEL_RULES', 'SCENE_KINDS', 'photon_energy_ev', 'Detector', 'detector',
@@ -547,7 +546,7 @@ def write_simulation(path:str|Path,   # output CXI file
     return write_cxi(path, sim.images, sim.labels, sim.photon_energy_ev, np.arange(1, len(sim) + 1), extra=sim.params)
 
 # %% ../nbs/02_simulate.ipynb #5b0e0fd7
-@call_parse
+@cli_tool
 def cplr_simulate(out:Annotated[str, "output CXI file", {'opt': True, 'required': True}],
                   n:int=1260,          # number of images
                   size:int=256,        # detector pixels per side

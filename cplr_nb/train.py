@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from typing import Annotated
-from fastcore.script import call_parse, store_true
+from fastcore.script import store_true
 from fastai.optimizer import Optimizer, Adam
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelValidException
@@ -22,7 +22,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
 from fastai.torch_core import norm_bias_params
-from .data import atomic_write
+from .data import atomic_write, cli_tool
 from .projection import PreparedData, load_prepared
 from .augment import PAIR_MODES, pair_dls, resize_views, mode_views
 from .model import create_model, encoder_spec, ContrastiveModel
@@ -469,7 +469,7 @@ def load_run(run_dir,          # a run directory written by `train`
     return model.to(device).eval(), cfg
 
 # %% ../nbs/07_train.ipynb #5c644171
-@call_parse
+@cli_tool
 def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': True, 'required': True}],
                mode:Annotated[str, "pair mode (default polcart; on --resume the run's)", {'choices': list(PAIR_MODES)}]=None,
                out:str='run',             # run directory
