@@ -28,11 +28,11 @@ from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, 
 
 # %% auto #0
 __all__ = ['LATENT_METHODS', 'VAE_CONFIGS', 'MEASURES', 'METHODS', 'VAE_SIZE', 'load_polar', 'flat_features', 'capped_dim',
-           'FastFactorAnalysis', 'latent_embedding', 'noise_embedding', 'BurgessVAE', 'VAELoss', 'AnnealCapacity',
-           'train_vae', 'vae_encode', 'vae_linear_features', 'valid_filter_matrix', 'separable_filter', 'SSIM',
-           'gaussian_weights', 'CWSSIM', 'sift_descriptors', 'SIFT', 'make_measure', 'similarity_tiles',
-           'pairwise_similarity', 'similar_neighbours', 'similarity_entry', 'write_neighbours', 'read_neighbours',
-           'run_baselines', 'cplr_baselines']
+           'FastFactorAnalysis', 'latent_embedding', 'noise_embedding', 'readout_dim', 'BurgessVAE', 'VAELoss',
+           'AnnealCapacity', 'train_vae', 'vae_encode', 'vae_linear_features', 'valid_filter_matrix',
+           'separable_filter', 'SSIM', 'gaussian_weights', 'CWSSIM', 'sift_descriptors', 'SIFT', 'make_measure',
+           'similarity_tiles', 'pairwise_similarity', 'similar_neighbours', 'similarity_entry', 'write_neighbours',
+           'read_neighbours', 'run_baselines', 'cplr_baselines']
 
 # %% ../nbs/10_baselines.ipynb #ca53a06d
 def load_polar(data,                   # prepared HDF5 file or `PreparedData`
@@ -73,13 +73,15 @@ def flat_features(x:Tensor|np.ndarray, # (N,1,S,S) or (N,S,S) images
 def capped_dim(dim:int,        # requested embedding size
                n:int,          # number of images
                n_features:int, # number of pixels
-               method:str,     # method name, for the warning
-              )->int:          # min(dim, n-1, n_features)
-    "The embedding size a decomposition of `n` images of `n_features` pixels can have, with a warning when `dim` is capped."
-    cap = min(n - 1, n_features)
+               method:str,     # method name, for the warning ('umap' can have one dimension less)
+              )->int:          # min(dim, n-1, n_features); n-2 instead of n-1 for UMAP; at least 1
+    "The embedding size `method` can compute from `n` images of `n_features` pixels, with a warning when `dim` is capped."
+    most = n - 2 if method == 'umap' else n - 1
+    cap = max(1, min(most, n_features))
     if dim > cap:
-        warnings.warn(f"{method}: embedding size {dim} capped to {cap} (at most N-1 = {n-1} images' directions "
-                      f"and {n_features} pixels)")
+        why = (f"UMAP's spectral initialisation needs dim+1 < N = {n} eigenvectors" if method == 'umap'
+               else f"N images span at most N-1 = {n-1} directions")
+        warnings.warn(f"{method}: embedding size {dim} capped to {cap} ({why}; {n_features} pixels)")
         return cap
     return dim
 
@@ -165,6 +167,21 @@ def noise_embedding(n:int,        # number of images
                    )->np.ndarray: # (n,dim) float32, uniform in [0,1)
     "The reference's random baseline: every coordinate uniform in [0, 1), independent of the images."
     return np.random.default_rng(seed).uniform(0, 1, (n, dim)).astype(np.float32)
+
+# %% ../nbs/10_baselines.ipynb #29242487
+def readout_dim(dim:int,      # requested embedding size
+                n:int,        # number of images
+                method:str,   # method name, for the warning
+                folds:int=5,  # cross-validation folds of the linear read-out
+               )->int:        # min(dim, half the images of the smallest training fold), at least 1
+    "The largest embedding size within the linear read-out's capacity (half the images of a training fold, Cover 1965), with a warning when `dim` is capped."
+    n_train = n - math.ceil(n / folds)
+    cap = max(1, n_train // 2)
+    if dim > cap:
+        warnings.warn(f"{method}: embedding size {dim} capped to {cap} for the linear read-out: its training folds hold {n_train} "
+                      f"of the {n} images, and a linear classifier on more than {cap} features can separate most random labellings of them")
+        return cap
+    return dim
 
 # %% ../nbs/10_baselines.ipynb #fcc83a7b
 class BurgessVAE(nn.Module):
@@ -561,7 +578,7 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
                   out:str|Path,             # output directory: embeddings/neighbours files and the report
                   methods=METHODS,          # names, or one comma-separated string
                   max_images:int|None=None, # random subset of this many images (quick runs of the N² measures)
-                  dim:int=512,              # embedding size of FA, PCA, KPCA, UMAP and noise (the paper's text: 1024)
+                  dim:int=512,              # embedding size of FA, PCA, KPCA, UMAP and noise (the paper's text: 1024; capped by `readout_dim`)
                   size:int=64,              # working side of the images (the VAE always uses 64)
                   seed:int=0,               # seed of the subset, the fits, the noise and the VAE
                   k:int|None=None,          # Overlap neighbours (default round(0.01·N))
@@ -574,18 +591,20 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
                  )->dict:                   # the report (as written to `out/report.json`)
     "Run the baselines of Table 1 on the Polar view of a prepared file and add their rows to the report in `out`."
     ms, out = _methods(methods), Path(out)
+    if 'vae' in ms and vae_config not in VAE_CONFIGS: raise ValueError(f"vae_config must be one of {list(VAE_CONFIGS)}, got {vae_config!r}")
     x, labels, index = load_polar(data, size, max_images, seed)
     if labels is None: raise DataError(f"{data}: has no labels; the baselines are scored against the expert labels")
     n = len(x)
     k = neighbours_k(n) if k is None else k
     src = str(data) if isinstance(data, (str, Path)) else getattr(data, 'source', '')
     dataset = {'source': src, 'n': n, 'size': size, 'max_images': max_images, 'class_counts': class_counts(labels)}
-    extra = {'index': index}
+    extra, capped = {'index': index}, {}
     for m in ms:
         t0 = time.perf_counter()
-        rows = {}
+        rows, asked = {}, None
         if m in LATENT_METHODS or m == 'noise':
-            emb = noise_embedding(n, dim, seed) if m == 'noise' else latent_embedding(x, m, dim, seed)
+            d, asked = readout_dim(dim, n, m), dim
+            emb = noise_embedding(n, d, seed) if m == 'noise' else latent_embedding(x, m, d, seed)
             t1 = time.perf_counter()
             write_embeddings(out/f'{m}.h5', emb, labels, m, metric='euclidean', run=src, extra=extra)
             rows[m] = evaluate_embedding(emb, labels, 'euclidean', k=k, seeds=seeds)
@@ -595,8 +614,10 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
                                      'per_class': {c: {**v, 'overlap': pc[c]} for c, v in rows[m]['per_class'].items()}}
         elif m == 'vae':
             xv = x if size == VAE_SIZE else load_polar(data, VAE_SIZE, max_images, seed)[0]
+            latent = VAE_CONFIGS[vae_config]['latent']
+            asked = 2 * latent                                           # the embedding is [mu, logvar]
             kw = {} if vae_epochs is None else {'epochs': vae_epochs}
-            learn = train_vae(xv, vae_config, seed=seed, device=device, progress=progress, **kw)
+            learn = train_vae(xv, vae_config, seed=seed, device=device, progress=progress, latent=readout_dim(latent, n, m), **kw)
             mu, logvar = vae_encode(learn.model, xv)
             emb = np.concatenate([mu, logvar], 1)
             t1 = time.perf_counter()
@@ -610,7 +631,9 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
             write_neighbours(out/f'{m}_neighbours.h5', nb, sim, labels, m, meas.metric, index, src)
             rows[m] = similarity_entry(nb, labels, meas.metric, k)
         t2 = time.perf_counter()
-        for e in rows.values(): e.update(time_s=t1 - t0, eval_s=t2 - t1)
+        if asked is not None and emb.shape[1] < asked: capped[m] = (asked, emb.shape[1])
+        for e in rows.values(): e.update(time_s=t1 - t0, eval_s=t2 - t1, **({'dim_asked': asked} if m in capped else {}))
+        if capped: dataset['capped_dims'] = ', '.join(f"{name} {a}→{dd}" for name, (a, dd) in capped.items())
         report = write_report(out, rows, dataset=dataset)
     return report
 
@@ -620,7 +643,7 @@ def cplr_baselines(data:Annotated[str, "prepared HDF5 file with labels (cplr-pre
                    out:Annotated[str, "output directory for the files and report.json/md/png", {'opt': True, 'required': True}],
                    methods:str=','.join(METHODS), # comma-separated baselines
                    max_images:int=None,  # random subset of this many images (quick runs)
-                   dim:int=512,          # embedding size of FA, PCA, KPCA, UMAP, noise (the paper's text: 1024; capped at N-1 and the pixels)
+                   dim:int=512,          # embedding size of FA, PCA, KPCA, UMAP, noise (the paper's text: 1024; capped at about 0.4 N for the read-out)
                    size:int=64,          # working side of the images (the VAE uses 64)
                    seed:int=0,           # seed of the subset, the fits and the VAE
                    k:int=None,           # Overlap neighbours (default round(0.01 N))

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/report.html.md"""
 
 # %% ../nbs/11_report.ipynb #299f7c1e
 from __future__ import annotations
-import json, math, os, platform, time, datetime
+import json, math, os, platform, sys, time, datetime, traceback
 from pathlib import Path
 import numpy as np, torch
 import matplotlib.pyplot as plt
@@ -23,8 +23,8 @@ from .explore import Explorer, label_text
 from .baselines import run_baselines, METHODS as ALL_BASELINES
 
 # %% auto #0
-__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'UNTRAINED', 'Stages', 'plan',
-           'pick_queries', 'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure',
+__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'UNTRAINED', 'StageError', 'Stages',
+           'plan', 'pick_queries', 'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure',
            'table1_markdown', 'comparison_text', 'untrained_embedding', 'reproduce', 'cplr_reproduce']
 
 # %% ../nbs/11_report.ipynb #9cac4d1d
@@ -39,12 +39,15 @@ PAPER_TABLE1 = {  # method: (precision, recall, measure, overlap), real CXIDB-94
     'SSIM': (None, None, 'SSIM', 0.37), 'CW-SSIM': (None, None, 'CW-SSIM', 0.36), 'SIFT': (None, None, 'SIFT', 0.32)}
 
 # %% ../nbs/11_report.ipynb #d13f033e
+class StageError(RuntimeError):
+    "Stages of a job failed; the report holds what the others made."
+
 class Stages:
     "Run named stages once: skip those whose outputs exist with the same settings; log one line per stage."
     def __init__(self, out:str|Path, quiet:bool=False):
         self.out, self.quiet, self.t0 = Path(out), quiet, time.time()
         (self.out/'stages').mkdir(parents=True, exist_ok=True)
-        self.ran, self.skipped = [], []
+        self.ran, self.skipped, self.failed = [], [], {}
 
     def say(self, msg:str):
         "Print `msg` with the elapsed time and append it to the log."
@@ -70,6 +73,22 @@ class Stages:
         with atomic_write(self._stamp(name)) as tmp: tmp.write_text(json.dumps(settings, default=str, indent=1))
         self.ran.append(name); self.say(f"{name}: done in {time.time() - t:.1f} s")
         return True
+
+    def attempt(self, name:str, settings:dict, outputs:list, fn,
+                needs:list=(), # stages this one uses the outputs of: if one failed, this one is not run
+               )->bool:        # whether the stage ran now (False: done earlier, failed or not run)
+        "`run`, but a failure is recorded in `failed` (its traceback in the log) instead of raised."
+        blocked = [s for s in needs if s in self.failed]
+        if blocked:
+            self.failed[name] = f"not run: {', '.join(blocked)} failed"; self.say(f"{name}: {self.failed[name]}"); return False
+        try: return self.run(name, settings, outputs, fn)
+        except Exception as e:
+            self.failed[name] = f"{type(e).__name__}: {' '.join(str(e).split())}"
+            self.say(f"{name}: FAILED: {self.failed[name]}")
+            with open(self.out/'reproduce.log', 'a') as f: f.write(traceback.format_exc())
+            return False
+
+    def ok(self, name:str)->bool: return name not in self.failed
 
 # %% ../nbs/11_report.ipynb #1de8f0dc
 FAST_BASELINES = ('pca', 'kpca', 'fa', 'umap', 'vae', 'noise', 'ssim')
@@ -271,7 +290,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
               eval_seeds:int=5,          # seeds of the linear evaluation
               quiet:bool=False,          # no per-stage lines
              )->dict:                    # the report (report.json content; {} without labels)
-    "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped."
+    "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped; raise `StageError` after the report if a stage failed."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     st, p = Stages(out, quiet), plan(full, seeds, modes, baselines)
     train_overrides, baseline_kwargs = dict(train_overrides or {}), dict(baseline_kwargs or {})
@@ -296,31 +315,35 @@ def reproduce(out:str|Path='reproduce',  # output directory
         run_dir, name = out/'runs'/f'{mode}_s{s}', MODE_NAMES[mode]
         settings = dict(mode=mode, seed=s, config=config, epochs=epochs, data=str(prepared), **train_overrides)
         all_settings.append(settings)
-        st.run(f'train {mode} s{s}', settings, [run_dir/'model.pth'],
-               lambda: train(prepared, mode, run_dir, config, epochs=epochs, seed=s, progress=not quiet,
-                             resume=(run_dir/'checkpoint.pth').exists() and not (run_dir/'model.pth').exists(), **train_overrides))
+        st.attempt(f'train {mode} s{s}', settings, [run_dir/'model.pth'],
+                   lambda: train(prepared, mode, run_dir, config, epochs=epochs, seed=s, progress=not quiet,
+                                 resume=(run_dir/'checkpoint.pth').exists() and not (run_dir/'model.pth').exists(), **train_overrides))
         emb_path = out/'embeddings'/f'{mode}_s{s}.h5'
-        st.run(f'embed {mode} s{s}', settings, [emb_path],
-               lambda: write_embeddings(emb_path, embed_run(run_dir, prep), labels, 'CPLR' if mode in ('polcart', 'cartpol') else 'CLR',
-                                        mode, 'cosine', str(run_dir), extra={'entries': prep.entries}))
-        runs[f'{name} s{s}'] = run_dir
-        emb_files.setdefault(name, []).append(emb_path)
+        st.attempt(f'embed {mode} s{s}', settings, [emb_path],
+                   lambda: write_embeddings(emb_path, embed_run(run_dir, prep), labels, 'CPLR' if mode in ('polcart', 'cartpol') else 'CLR',
+                                            mode, 'cosine', str(run_dir), extra={'entries': prep.entries}), needs=[f'train {mode} s{s}'])
+        if st.ok(f'train {mode} s{s}'): runs[f'{name} s{s}'] = run_dir
+        if st.ok(f'embed {mode} s{s}'): emb_files.setdefault(name, []).append(emb_path)
     floor = out/'embeddings'/'untrained.h5'                  # the same network, untrained: the floor
     if p['runs']:
         fsettings = dict(config=config, data=str(prepared), **train_overrides)
-        st.run('embed untrained', fsettings, [floor],
-               lambda: write_embeddings(floor, untrained_embedding(prep, config, **train_overrides), labels, UNTRAINED, '', 'cosine', 'untrained'))
+        st.attempt('embed untrained', fsettings, [floor],
+                   lambda: write_embeddings(floor, untrained_embedding(prep, config, **train_overrides), labels, UNTRAINED, '', 'cosine', 'untrained'))
+    use_floor = bool(p['runs']) and st.ok('embed untrained')
 
     base_dir = out/'baselines'                                # 5. baselines
     if p['baselines']:
         bsettings = dict(methods=p['baselines'], eval_seeds=eval_seeds, **baseline_kwargs)
         all_settings.append(bsettings)
-        st.run('baselines', bsettings, [base_dir/'report.json'],
-               lambda: run_baselines(prepared, base_dir, p['baselines'], seeds=eval_seeds, progress=not quiet, **baseline_kwargs))
+        def baselines():
+            (base_dir/'report.json').unlink(missing_ok=True)        # rows of this run only, also when a method fails half-way
+            run_baselines(prepared, base_dir, p['baselines'], seeds=eval_seeds, progress=not quiet, **baseline_kwargs)
+        st.attempt('baselines', bsettings, [base_dir/'report.json'], baselines)
+    base_rows = read_report(base_dir)['methods'] if p['baselines'] and (base_dir/'report.json').exists() else {}
 
     dataset = dict(kind=data_kind, source=str(src), n=len(prep), size=prep.size, select=select,
                    class_counts=class_counts(labels) if labels is not None else None)
-    report = {}
+    report, failed = {}, ({'failed': sorted(st.failed)} if st.failed else {})   # a failure changes what the later stages show
     if labels is None:
         st.say("no labels: skipped the linear evaluation and the Overlap score (both need the expert labels); "
                "embeddings, neighbours and maps are written")
@@ -329,17 +352,17 @@ def reproduce(out:str|Path='reproduce',  # output directory
             methods = {}
             for name, files in emb_files.items():
                 methods[name] = combine_runs([evaluate_embedding(read_embeddings(f)['embeddings'], labels, 'cosine', seeds=eval_seeds) for f in files])
-            if floor.exists(): methods[UNTRAINED] = evaluate_embedding(read_embeddings(floor)['embeddings'], labels, 'cosine', seeds=eval_seeds)
-            if p['baselines']: methods.update({BASELINE_NAMES[m]: e for m, e in read_report(base_dir)['methods'].items()})
+            if use_floor: methods[UNTRAINED] = evaluate_embedding(read_embeddings(floor)['embeddings'], labels, 'cosine', seeds=eval_seeds)
+            methods.update({BASELINE_NAMES[m]: e for m, e in base_rows.items()})
             write_report(out, methods, dataset, update=False)
-        st.run('evaluate', dict(stages=all_settings, eval_seeds=eval_seeds, floor=floor.exists()), [out/'report.json'], evaluate)
-        report = json.loads((out/'report.json').read_text())
+        st.attempt('evaluate', dict(stages=all_settings, eval_seeds=eval_seeds, floor=use_floor, **failed), [out/'report.json'], evaluate)
+        if st.ok('evaluate'): report = json.loads((out/'report.json').read_text())
 
     figs = out/'figures'                                      # 7. figures and report.md
     def figures():
         figs.mkdir(exist_ok=True)
         embs = {name: (read_embeddings(files[0])['embeddings'], 'cosine') for name, files in emb_files.items()}
-        if 'vae' in p['baselines']:
+        if 'vae' in base_rows:
             v = read_embeddings(base_dir/'vae.h5')
             if len(v['mu']) == len(prep): embs['VAE'] = (np.concatenate([v['mu'], v['logvar']], 1), 'w2')
         if labels is not None and embs:
@@ -348,7 +371,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
         if first: save_figure(umap_panels(embs[first][0], labels, title=f'UMAP of the {first} embedding'), figs/'umap.png')
         if runs: save_figure(training_curves(runs), figs/'training_curves.png')
         if labels is not None: save_figure(class_count_figure(labels, f'{data_kind} data'), figs/'class_counts.png')
-    st.run('figures', dict(stages=all_settings), [figs/'umap.png'] if emb_files else [], figures)
+    st.attempt('figures', dict(stages=all_settings, **failed), [figs/'umap.png'] if emb_files else [], figures)
 
     wall = time.time() - st.t0
     md = ["# cplr_nb reproduction report", '',
@@ -356,20 +379,31 @@ def reproduce(out:str|Path='reproduce',  # output directory
           f"(stages run: {len(st.ran)}, skipped as done earlier: {len(st.skipped)})",
           f"- hardware: {_hardware()}",
           f"- data: {data_kind}, {len(prep)} images from `{src}` (selection: {select}), views {prep.size}×{prep.size}",
-          f"- training: config `{config}`, runs {', '.join(f'{m} seed {s}' for m, s in p['runs'])}; baselines: {', '.join(p['baselines']) or 'none'}", '']
+          f"- training: config `{config}`, runs {', '.join(f'{m} seed {s}' for m, s in p['runs'])}; baselines: {', '.join(p['baselines']) or 'none'}"]
+    capped = {name: e for name, e in report.get('methods', {}).items() if e.get('dim_asked')}
+    if capped: md.append("- embedding sizes capped for the linear read-out (at most half the images of a training fold, "
+                         "`cplr_nb.baselines.readout_dim`): " + ', '.join(f"{name} {e['dim_asked']}→{e['dim']}" for name, e in capped.items()))
+    md.append('')
+    if st.failed:
+        md += ['## What failed', ''] + [f"- **{name}**: {why}" for name, why in st.failed.items()]
+        md += ['', 'Everything below comes from the stages that succeeded. The tracebacks are in `reproduce.log`; '
+               'run the same command again to retry the failed stages only.', '']
     if report:
         md += ['## Table 1', '', table1_markdown(report, data_kind, eval_seeds), '## What this run says', '', comparison_text(report),
                '## Table 2' + report_markdown(report).split('## Table 2', 1)[1]]
+    elif labels is not None: md += ['The evaluation did not run (see *What failed*): no tables.', '']
     else:
         md += ['Without labels the linear evaluation and the Overlap score cannot be computed: both compare with expert labels. '
                'The embeddings are in `embeddings/`, the neighbours can be browsed with `cplr_nb.explore.Explorer`.', '']
-    md += ['## Figures', ''] + [f"![{f.stem}](figures/{f.name})" for f in sorted(figs.glob('*.png'))]
+    if st.ok('figures'): md += ['## Figures', ''] + [f"![{f.stem}](figures/{f.name})" for f in sorted(figs.glob('*.png'))]
     if labels is not None:
         real = shipped_labels()['label']; real = real[paper_selection(real)]
         md += ['', '## Class counts', '', f"| class | {data_kind} data | paper selection of CXIDB-94 |", '|---|---|---|']
         md += [f"| {c} | {int(a)} | {int(b)} |" for c, a, b in zip(LABEL_NAMES, labels.sum(0), real.sum(0))]
     with atomic_write(out/'report.md') as tmp: tmp.write_text('\n'.join(md) + '\n')
     st.say(f"wrote {out/'report.md'} ({wall / 60:.1f} min)")
+    if st.failed: raise StageError(f"{len(st.failed)} stage(s) failed ({'; '.join(f'{k}: {v}' for k, v in st.failed.items())}); "
+                                   f"{out/'report.md'} reports what the others made, {out/'reproduce.log'} holds the tracebacks")
     return report
 
 # %% ../nbs/11_report.ipynb #3cc090f9
@@ -385,4 +419,7 @@ def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ st
                    seed:int=0,            # simulation seed
                   ):
     "Reproduce the paper's tables and figures: simulate (or read) data, prepare, train, embed, run baselines, evaluate."
-    reproduce(out, cxi, full, n=n, size=size, seed=seed, config=config, epochs=epochs, seeds=seeds)
+    try: reproduce(out, cxi, full, n=n, size=size, seed=seed, config=config, epochs=epochs, seeds=seeds)
+    except StageError as e:                      # the report is written; say what failed in one line and exit non-zero
+        print('error:', e, file=sys.stderr)
+        raise SystemExit(1) from None
