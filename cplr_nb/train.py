@@ -275,11 +275,18 @@ def _rng_states(dls)->dict:
                      for dl in dls.loaders]
     return st
 
+def _set_cuda_rng_states(states:list): # a checkpoint's CUDA generator states, one per device of the process that wrote it
+    "Restore the CUDA generators of the devices this process sees; warn about the states of devices it does not have."
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if len(states) > n: warnings.warn(f"the checkpoint holds the CUDA generator states of {len(states)} device(s), this process sees {n}: "
+                                      f"the states of the other {len(states) - n} are not restored")
+    for i, s in enumerate(states[:n]): torch.cuda.set_rng_state(s, i)
+
 def _set_rng_states(st:dict, dls):
     torch.set_rng_state(st['torch'])
     np.random.set_state(('MT19937', st['numpy'].numpy().astype(np.uint32), *st['numpy_rest']))
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in st['python']))
-    if st['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+    _set_cuda_rng_states(st['cuda'])
     for dl, s in zip(dls.loaders, st['loaders']):
         if s['rng'] is not None: dl.rng.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in s['rng']))
         if s['generator'] is not None: dl.generator.set_state(s['generator'])
@@ -419,7 +426,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
         prep = data if isinstance(data, PreparedData) else load_prepared(data)
-        ck = _load(out/'checkpoint.pth', device) if resume and (out/'checkpoint.pth').exists() else None
+        ck = _load(out/'checkpoint.pth') if resume and (out/'checkpoint.pth').exists() else None     # on the CPU: RNG states are CPU tensors
         start = ck['epoch'] + 1 if ck else 0
         if rank == 0 and not resume:
             out.mkdir(parents=True, exist_ok=True)
@@ -438,7 +445,8 @@ def train(data,                   # prepared file (path) or `PreparedData`
         if ck:
             learn.model.load_state_dict(ck['model'])
             learn.create_opt()
-            learn.opt.load_state_dict(dict(state=ck['opt']['state'], hypers=L(ck['opt']['hypers'])))
+            state = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in ck['opt']['state']]
+            learn.opt.load_state_dict(dict(state=state, hypers=L(ck['opt']['hypers'])))   # beside the parameters, which fit moves to `device`
             _set_rng_states(ck['rng'], dls)
         if ws > 1: learn.add_cb(DistributedCallback())
         if start < cfg['epochs']:
