@@ -6,18 +6,20 @@ Docs: https://cplr-nb.github.io/cplr_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import os, re, sys, inspect, importlib.resources
+import os, re, sys, inspect, warnings, importlib.resources
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py
+try: import hdf5plugin  # registers the bitshuffle/LZ4/Blosc/Zstd filters detectors write, before any file is opened
+except ImportError: hdf5plugin = None
 from fastcore.script import call_parse, store_true
 
 # %% auto #0
 __all__ = ['LABEL_NAMES', 'RELEVANT', 'RELEVANT_IDX', 'J_PER_EV', 'CXI_IMAGE', 'CXI_LABELS', 'CXI_ENERGY', 'CXI_BUNCH',
-           'CLI_ERRORS', 'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'LazyImages',
+           'CXI_STACK', 'CLI_ERRORS', 'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'LazyImages',
            'DiffractionData', 'read_cxi', 'atomic_write', 'write_cxi', 'read_stack', 'read_data', 'cli_errors',
            'cli_tool']
 
@@ -70,9 +72,16 @@ class LazyImages:
                  names:list,         # name of each image for error messages (entry or index)
                  shape:tuple,        # (H,W) of every image
                  rows:np.ndarray=None, # rows of a 3-D stack dataset to use (default all)
+                 mask:np.ndarray=None, # (H,W) bool, True where a pixel is bad and is set to 0 (default none)
+                 nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
                 ):
+        if nonfinite not in ('mask', 'raise'): raise ValueError(f"nonfinite must be 'mask' or 'raise', got {nonfinite!r}")
+        if mask is not None and np.shape(mask) != tuple(shape):
+            raise DataError(f"{path}: mask has shape {np.shape(mask)}, images have {tuple(shape)}")
         self.path, self.keys, self.names, self.shape = Path(path), list(keys), list(names), tuple(shape)
         self.rows = None if rows is None else np.asarray(rows)
+        self.mask = None if mask is None else np.asarray(mask, bool)
+        self.nonfinite = nonfinite
         self._f = None
 
     def __len__(self): return len(self.names)
@@ -88,8 +97,8 @@ class LazyImages:
         if self._f is not None and self._f.id.valid: self._f.close()
         self._f = None
 
-    def _read(self, i:int, out:np.ndarray)->np.ndarray:
-        "Read image `i` into `out` (H,W) float32, checking its shape and values."
+    def _read(self, i:int, out:np.ndarray)->int:
+        "Read image `i` into `out` (H,W) float32, checking its shape, zeroing masked pixels; the number of NaN/Inf pixels zeroed."
         try:
             ds = self.file[self.keys[0]] if self.rows is not None else self.file[self.keys[i]]
             shape = ds.shape[1:] if self.rows is not None else ds.shape
@@ -97,17 +106,27 @@ class LazyImages:
             if isinstance(ds, np.ndarray): out[...] = ds[self.rows[i]]
             else: ds.read_direct(out, np.s_[self.rows[i]] if self.rows is not None else None)  # no temporary array
         except OSError as e: raise DataError(f"{self.path}: {self.names[i]}: image cannot be read, the file is truncated or corrupt ({e})") from e
-        if not np.isfinite(out).all():
-            raise DataError(f"{self.path}: {self.names[i]}: image has {int((~np.isfinite(out)).sum())} NaN/Inf pixels")
-        return out
+        if self.mask is not None: out[self.mask] = 0
+        bad = ~np.isfinite(out)
+        if not bad.any(): return 0
+        if self.nonfinite == 'raise':
+            raise DataError(f"{self.path}: {self.names[i]}: image has {int(bad.sum())} NaN/Inf pixels (nonfinite='mask' sets them to 0)")
+        out[bad] = 0
+        return int(bad.sum())
+
+    def _warn(self, nbad:int, nimg:int):
+        if nbad: warnings.warn(f"{self.path}: {nbad} NaN/Inf pixels in {nimg} image(s) treated as masked (set to 0)", stacklevel=3)
 
     def __getitem__(self, idx):
         if isinstance(idx, (int, np.integer)):
             if not -len(self) <= idx < len(self): raise IndexError(f"image {idx} out of range for {len(self)} images")
-            return self._read(int(idx) % len(self), np.empty(self.shape, np.float32))
+            out = np.empty(self.shape, np.float32)
+            self._warn(self._read(int(idx) % len(self), out), 1)
+            return out
         idx = np.arange(len(self))[idx]
         out = np.empty((len(idx), *self.shape), np.float32)   # one allocation per batch, filled in place
-        for k, i in enumerate(idx): self._read(int(i), out[k])
+        nbad = [self._read(int(i), out[k]) for k, i in enumerate(idx)]
+        self._warn(sum(nbad), np.count_nonzero(nbad))
         return out
 
     def batches(self, bs:int=64): # images per batch
@@ -146,7 +165,7 @@ class DiffractionData:
         im = self.images
         rows = None if im.rows is None else im.rows[idx]
         keys = im.keys if rows is not None else [im.keys[i] for i in idx]
-        images = LazyImages(im.path, keys, [im.names[i] for i in idx], im.shape, rows)
+        images = LazyImages(im.path, keys, [im.names[i] for i in idx], im.shape, rows, im.mask, im.nonfinite)
         return DiffractionData(images, None if self.labels is None else self.labels[idx], self.photon_energy_ev[idx],
                                self.bunch_id[idx], [self.entries[i] for i in idx], self.source, self.label_names)
 
@@ -187,6 +206,7 @@ def _label_vector(v, name, path):
 # %% ../nbs/01_data.ipynb #75db8091
 def read_cxi(path:str|Path,  # CXI file in the CXIDB-94 layout
              select='all',   # 'all', 'paper' (the reference's 1260 images), or indices / boolean mask
+             nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
             )->DiffractionData:
     "Read a CXI file in the CXIDB-94 layout: per-shot metadata now, images lazily."
     path = Path(path)
@@ -197,7 +217,7 @@ def read_cxi(path:str|Path,  # CXI file in the CXIDB-94 layout
         energy = _optional_per_entry(f, path, names, CXI_ENERGY, lambda v, n: float(np.asarray(v).ravel()[0]))
         bunch = _optional_per_entry(f, path, names, CXI_BUNCH, lambda v, n: int(np.asarray(v).ravel()[0]))
     data = DiffractionData(
-        images=LazyImages(path, [f"{n}/{CXI_IMAGE}" for n in names], names, shape),
+        images=LazyImages(path, [f"{n}/{CXI_IMAGE}" for n in names], names, shape, nonfinite=nonfinite),
         labels=None if labels is None else np.stack(labels),
         photon_energy_ev=np.full(len(names), np.nan) if energy is None else np.array(energy) / J_PER_EV,
         bunch_id=np.full(len(names), -1, np.int64) if bunch is None else np.array(bunch, np.int64),
@@ -251,8 +271,8 @@ def write_cxi(path:str|Path,                 # output CXI file
 # %% ../nbs/01_data.ipynb #c09edb56
 class _ArrayImages(LazyImages):
     "A stack already in memory, with the same checks and indexing as `LazyImages`."
-    def __init__(self, arr, path, names):
-        super().__init__(path, ['images'], names, arr.shape[1:], np.arange(len(arr)))
+    def __init__(self, arr, path, names, nonfinite='mask'):
+        super().__init__(path, ['images'], names, arr.shape[1:], np.arange(len(arr)), nonfinite=nonfinite)
         self._f = {'images': arr}
     @property
     def file(self): return self._f
@@ -270,13 +290,24 @@ def _stack_data(images, labels, path, images_key):
         labels = labels.astype(np.uint8)
     return labels, [f"{images_key}[{i}]" for i in range(n)]
 
+def _stack_mask(f, path, images_key, shape):
+    "The (H,W) bad-pixel mask of a 3-D stack: `mask` beside it in its group, or CXI's `entry_1/image_1/mask`; None if neither exists."
+    group = images_key.strip('/').rpartition('/')[0]
+    for key in [f"{group}/mask" if group else 'mask', 'entry_1/image_1/mask']:
+        m = f.get(key)
+        if not isinstance(m, h5py.Dataset): continue
+        if m.shape != tuple(shape): raise DataError(f"{path}: mask {key} has shape {m.shape}, expected one (H,W) mask {tuple(shape)} for all images")
+        return m[()] != 0                                   # CXI: 0 is a good pixel, any set bit a reason to distrust it
+    return None
+
 # %% ../nbs/01_data.ipynb #aefce7b9
 def read_stack(path:str|Path,         # HDF5 (.h5/.hdf5) or NumPy .npz file
                select='all',          # 'all', 'paper', or indices / boolean mask
                images_key:str='images', # name of the (N,H,W) image array
                labels_key:str='labels', # name of the optional (N,11) label array
+               nonfinite:str='mask',    # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
               )->DiffractionData:
-    "Read a plain stack of images (and optional labels) from HDF5 or NPZ."
+    "Read a stack of images (and optional labels, and a `mask` beside the images in HDF5) from HDF5 or NPZ."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such file")
     if path.suffix == '.npz':
@@ -286,24 +317,34 @@ def read_stack(path:str|Path,         # HDF5 (.h5/.hdf5) or NumPy .npz file
             if images_key not in z: raise KeyError(f"{path}: no '{images_key}' array (arrays: {list(z.keys())})")
             arr = np.asarray(z[images_key], np.float32)
             labels, names = _stack_data(arr, z[labels_key] if labels_key in z else None, path, images_key)
-        images = _ArrayImages(arr, path, names)
+        images = _ArrayImages(arr, path, names, nonfinite)
     else:
         with _open_h5(path) as f:
             if images_key not in f: raise KeyError(f"{path}: no '{images_key}' dataset (keys: {list(f.keys())[:10]})")
+            if not isinstance(f[images_key], h5py.Dataset): raise DataError(f"{path}: '{images_key}' is a group, not an (N,H,W) dataset")
             labels, names = _stack_data(f[images_key], f[labels_key][()] if labels_key in f else None, path, images_key)
             shape = f[images_key].shape[1:]
-        images = LazyImages(path, [images_key], names, shape, np.arange(len(names)))
+            mask = _stack_mask(f, path, images_key, shape)
+        images = LazyImages(path, [images_key], names, shape, np.arange(len(names)), mask, nonfinite)
     n = len(names)
     return DiffractionData(images, labels, np.full(n, np.nan), np.full(n, -1, np.int64), names, str(path)).select(select)
 
-def read_data(path:str|Path, # CXI (CXIDB-94 layout), HDF5 stack or NPZ stack
-              select='all',  # 'all', 'paper', or indices / boolean mask
+# %% ../nbs/01_data.ipynb #693f0b5c
+CXI_STACK = 'entry_1/data_1/data'   # the common CXI layout: all shots in one (N,H,W) dataset
+
+def read_data(path:str|Path,         # CXI (CXIDB-94 or 3-D stack layout), HDF5 stack or NPZ stack
+              select='all',          # 'all', 'paper', or indices / boolean mask
+              dataset:str=None,      # HDF5 path (NPZ: array name) of an (N,H,W) image stack; default: found from the layout
+              nonfinite:str='mask',  # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
              )->DiffractionData:
-    "Read diffraction data from any supported file, choosing the reader by the file's content."
+    "Read diffraction data from any supported file, choosing the reader by the file's content unless `dataset` names the images."
     path = Path(path)
-    if path.suffix == '.npz': return read_stack(path, select)
-    with _open_h5(path) as f: is_cxi = any(_re_entry.match(k) for k in f.keys())
-    return read_cxi(path, select) if is_cxi else read_stack(path, select)
+    if path.suffix == '.npz': return read_stack(path, select, images_key=dataset or 'images', nonfinite=nonfinite)
+    with _open_h5(path) as f:
+        if dataset is None and getattr(f.get(CXI_STACK), 'ndim', 0) == 3: dataset = CXI_STACK
+        is_cxi = dataset is None and any(_re_entry.match(k) for k in f.keys())
+    if is_cxi: return read_cxi(path, select, nonfinite)
+    return read_stack(path, select, images_key=dataset or 'images', nonfinite=nonfinite)
 
 # %% ../nbs/01_data.ipynb #2771617e
 CLI_ERRORS = (ValueError, KeyError, OSError, ImportError) # expected errors of a console tool: bad input or arguments (`DataError` too),

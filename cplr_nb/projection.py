@@ -200,12 +200,14 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             out:str|Path,       # prepared HDF5 file to write
             size:int=256,       # side of the views
             select='all',       # 'all', 'paper', or indices / boolean mask
+            dataset:str=None,   # HDF5 path of the (N,H,W) images in `src` (default: found from its layout)
+            nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
             batch_size:int=32,  # detector images in memory at once
             device:str='cpu',   # where the views are computed
             progress:bool=True, # show a progress bar
            )->Path:
     "Apply the reference preprocessing to every selected image of `src` and write the prepared file `out`."
-    data = read_data(src, select)
+    data = read_data(src, select, dataset, nonfinite)
     n, imgs = len(data), data.images
     with atomic_write(out) as tmp, h5py.File(tmp, 'w') as f:
         _new_prepared(f, n, size, data.labels is not None, src, data.entries)
@@ -231,8 +233,9 @@ def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stac
                  size:int=256,        # side of the Polar and Cartesian views
                  select:str='all',    # 'paper' (non-Round, non-Empty, minus the first) or 'all'
                  batch_size:int=32,   # detector images in memory at once
+                 dataset:str=None,    # HDF5 path of the (N,H,W) images (default: found from the file's layout)
                 ):
     "Write the Polar and Cartesian views of the reference preprocessing to a prepared HDF5 file."
-    path = prepare(cxi, out, size=size, select=select, batch_size=batch_size)
+    path = prepare(cxi, out, size=size, select=select, batch_size=batch_size, dataset=dataset)
     prep = load_prepared(path)
     print(f"wrote {path}: {len(prep)} image pairs of {size}x{size}" + (", labelled" if prep.labels is not None else ", no labels"))

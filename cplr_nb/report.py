@@ -280,6 +280,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
               size:int=256,              # detector pixels of the simulation and side of the prepared views
               seed:int=0,                # seed of the simulation
               select:str=None,           # selection of `cxi` ('paper' or 'all'; default: 'paper' for labelled data)
+              dataset:str=None,          # HDF5 path of the (N,H,W) images in `cxi` (default: found from its layout)
               config:str='cpu',          # training configuration ('cpu' or 'paper')
               epochs:int=None,           # training epochs (default: the configuration's)
               seeds:int=None,            # training seeds (default 3, or 5 with `full`)
@@ -303,10 +304,11 @@ def reproduce(out:str|Path='reproduce',  # output directory
         select = select or 'all'                             # the simulation already is the paper-like selection
     else:
         src, data_kind = Path(cxi), 'real'
-        if select is None: select = 'paper' if read_data(src).labels is not None else 'all'
+        if select is None: select = 'paper' if read_data(src, dataset=dataset).labels is not None else 'all'
     prepared = out/'prepared.h5'                              # 2. prepare
-    st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size), [prepared],
-           lambda: prepare(src, prepared, size=size, select=select, progress=not quiet))
+    st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
+                        **({'dataset': dataset} if dataset else {})), [prepared],
+           lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet))
     prep = load_prepared(prepared)
     labels = prep.labels
 
@@ -417,9 +419,10 @@ def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ st
                    n:int=1260,            # simulated images
                    size:int=256,          # simulated detector pixels and side of the prepared views
                    seed:int=0,            # simulation seed
+                   dataset:str=None,      # HDF5 path of the (N,H,W) images in `--cxi` (default: found from its layout)
                   ):
     "Reproduce the paper's tables and figures: simulate (or read) data, prepare, train, embed, run baselines, evaluate."
-    try: reproduce(out, cxi, full, n=n, size=size, seed=seed, config=config, epochs=epochs, seeds=seeds)
+    try: reproduce(out, cxi, full, n=n, size=size, seed=seed, dataset=dataset, config=config, epochs=epochs, seeds=seeds)
     except StageError as e:                      # the report is written; say what failed in one line and exit non-zero
         print('error:', e, file=sys.stderr)
         raise SystemExit(1) from None
