@@ -6,7 +6,8 @@ Docs: https://cplr-nb.github.io/cplr_nb/train.html.md"""
 
 # %% ../nbs/07_train.ipynb #c0ad4501
 from __future__ import annotations
-import json, math, os, random, time, warnings, copy
+import json, math, os, random, signal, socket, sys, threading, time, warnings, copy
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
@@ -17,7 +18,7 @@ from typing import Annotated
 from fastcore.script import store_true
 from fastai.optimizer import Optimizer, Adam
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelValidException
+from fastai.callback.core import Callback, CancelValidException, CancelFitException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
@@ -33,8 +34,8 @@ from .neighbours import overlap_score
 __all__ = ['REFERENCE_AUG', 'CPU_AUG', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step', 'LARS',
            'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback',
            'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1',
-           'RunLogger', 'Checkpointer', 'DistributedCallback', 'cpu_bf16', 'CPUBFloat16', 'contrastive_learner',
-           'train', 'load_run', 'cplr_train']
+           'RunLogger', 'Checkpointer', 'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback',
+           'cpu_bf16', 'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -309,6 +310,63 @@ class Checkpointer(Callback):
                   rng=_rng_states(self.dls), config=self.config)
         with atomic_write(self.path) as tmp: torch.save(ck, tmp)
 
+# %% ../nbs/07_train.ipynb #f16cc781
+class Preempted(Exception):
+    "`train` stopped on a signal after saving a checkpoint; resume the run to continue."
+
+class StopOnSignal(Callback):
+    "Stop the fit at the end of the epoch in which `signum` arrived, after `Checkpointer` has saved it; all processes stop together."
+    order = 90                                 # after RunLogger and Checkpointer
+    def __init__(self, signum:int=signal.SIGTERM): self.signum, self.received, self.stopped = signum, threading.Event(), False
+    @contextmanager
+    def handling(self):
+        "Catch `signum` for the duration of the block (in the main thread only), then restore the previous handler."
+        if threading.current_thread() is not threading.main_thread(): yield; return
+        prev = signal.signal(self.signum, lambda *_: self.received.set())
+        try: yield
+        finally: signal.signal(self.signum, prev if prev is not None else signal.SIG_DFL)
+    def after_epoch(self):
+        got = torch.tensor([float(self.received.is_set())], device=next(self.learn.model.parameters()).device)
+        if _rank_world()[1] > 1: dist.all_reduce(got, op=dist.ReduceOp.MAX)   # one process signalled: all stop here
+        if got.item() and self.epoch + 1 < self.n_epoch: self.stopped = True; raise CancelFitException()
+
+class RunLocked(FileExistsError):
+    "Another live run holds the run directory."
+
+def _pid_alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass               # alive, another user's
+    return True
+
+def lock_run(run_dir,                          # run directory (created if missing)
+            )->Path:                           # the lock file, for the caller to remove when the run ends
+    "Take `run_dir/.lock` (host, pid, SLURM job id), created atomically; refuse if a live run holds it, take a stale one over with a warning."
+    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    lock, me = run_dir/'.lock', dict(host=socket.gethostname(), pid=os.getpid(), slurm_job_id=os.environ.get('SLURM_JOB_ID'))
+    for _ in range(3):                         # a taken-over lock may be taken by another starter first
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try: held = json.loads(lock.read_text())
+            except (OSError, ValueError): held = {}
+            same_host = held.get('host') == me['host']
+            stale = (same_host and not _pid_alive(held.get('pid', -1))) or \
+                    (not same_host and me['slurm_job_id'] is not None and held.get('slurm_job_id') == me['slurm_job_id'])
+            if not stale: raise RunLocked(f"{run_dir}: held by a live run ({held or 'unreadable lock'}); "
+                                          f"wait for it or choose another directory (remove {lock} only if no run uses it)") from None
+            warnings.warn(f"{run_dir}: taking over the stale lock of a run that is gone ({held})")
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, 'w') as f: json.dump(me, f)
+        return lock
+    raise RunLocked(f"{run_dir}: other runs keep taking its lock")
+
+def _raise_on_all(err:Exception|None): # the first process's error, or None
+    "Raise the first process's `err` on every process."
+    if _rank_world()[1] > 1:
+        box = [err]; dist.broadcast_object_list(box, src=0); err = box[0]
+    if err is not None: raise err
+
 # %% ../nbs/07_train.ipynb #bd5a51e9
 class DistributedCallback(Callback):
     "Wrap the model in `DistributedDataParallel` (with `SyncBatchNorm` on GPUs) during `fit`."
@@ -412,13 +470,19 @@ def train(data,                   # prepared file (path) or `PreparedData`
           device=None,            # device (default: this process's GPU, else the CPU)
           **overrides,            # any config key (bs, size, encoder, base_lr, warmup_epochs, valid_pct, ...)
          )->Path:                 # the run directory
-    "Train a contrastive model on a prepared file; resumable, single- or multi-process (torchrun)."
+    "Train a contrastive model on a prepared file; resumable, single- or multi-process (torchrun); SIGTERM saves and stops (`Preempted`)."
     out = Path(out)
     created_pg = _init_distributed()
     rank, ws = _rank_world()
+    lock = None
     try:
         if resume: cfg = _resume_config(out, mode, temperature, seed, epochs, overrides)
-        else:
+        err = None
+        if rank == 0:
+            try: lock = lock_run(out)
+            except RunLocked as e: err = e
+        _raise_on_all(err)
+        if not resume:
             if (out/'checkpoint.pth').exists() or (out/'model.pth').exists():
                 raise FileExistsError(f"{out}: already holds a run; pass resume=True (--resume) to continue it, or choose another directory")
             cfg = make_config(config, mode or 'polcart', temperature, seed or 0, epochs=epochs, **overrides)
@@ -449,15 +513,21 @@ def train(data,                   # prepared file (path) or `PreparedData`
             learn.opt.load_state_dict(dict(state=state, hypers=L(ck['opt']['hypers'])))   # beside the parameters, which fit moves to `device`
             _set_rng_states(ck['rng'], dls)
         if ws > 1: learn.add_cb(DistributedCallback())
+        stop = StopOnSignal()
+        learn.add_cb(stop)
         if start < cfg['epochs']:
-            if progress and rank == 0: learn.fit(cfg['epochs'] - start)
-            else:
-                with learn.no_bar(), learn.no_logging(): learn.fit(cfg['epochs'] - start)
+            with stop.handling():
+                if progress and rank == 0: learn.fit(cfg['epochs'] - start)
+                else:
+                    with learn.no_bar(), learn.no_logging(): learn.fit(cfg['epochs'] - start)
+        if stop.stopped: raise Preempted(f"{out}: stopped by {signal.Signals(stop.signum).name} after epoch {start + learn.epoch}, which is saved in "
+                                         f"checkpoint.pth; run again with resume=True (--resume) to continue")
         _check_in_sync(learn.model)
         if rank == 0:
             with atomic_write(out/'model.pth') as tmp: torch.save(learn.model.state_dict(), tmp)
         if ws > 1: dist.barrier()
     finally:
+        if lock is not None: lock.unlink(missing_ok=True)
         if created_pg: dist.destroy_process_group()
     return out
 
@@ -498,7 +568,10 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                no_progress:store_true=False, # no progress bars
               ):
     "Train a contrastive projection-learning model on a prepared file."
-    run = train(data, mode, out, config, epochs=epochs, temperature=temperature, resume=resume, seed=seed,
-                progress=not no_progress, device=device, bs=bs, size=size, encoder=encoder, embed_layer=embed_layer,
-                base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every)
+    try: run = train(data, mode, out, config, epochs=epochs, temperature=temperature, resume=resume, seed=seed,
+                     progress=not no_progress, device=device, bs=bs, size=size, encoder=encoder, embed_layer=embed_layer,
+                     base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every)
+    except Preempted as e:              # SIGTERM: checkpoint saved; exit 143 (128 + SIGTERM) as a terminated process does
+        print('stopped:', e, file=sys.stderr)
+        raise SystemExit(143) from None
     if _rank_world()[0] == 0: print(f"run written to {run}")
