@@ -18,7 +18,7 @@ from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
 from .train import load_run
 from .projection import prepared_entries
-from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss
+from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
 # %% auto #0
@@ -27,9 +27,10 @@ __all__ = ['VIEWS', 'default_device', 'shard_range', 'embed_model', 'open_view',
            'knn_blocks', 'knn', 'knn_faiss']
 
 # %% ../nbs/08_embed.ipynb #cb45ce0d
-def default_device(device=None)->torch.device:
-    "`device`, or the local GPU when there is one (the one of this rank's `LOCAL_RANK` under `torchrun`), else the CPU."
-    if device is not None: return torch.device(device)
+def default_device(device='auto', # 'auto' or None: this rank's GPU when there is one, else the CPU; or 'cpu', 'cuda', 'cuda:N', a `torch.device`
+                  )->torch.device:
+    "`device` (checked by `resolve_device`), or for 'auto' the local GPU when there is one (the one of this rank's `LOCAL_RANK` under `torchrun`), else the CPU."
+    if device is not None and device != 'auto': return resolve_device(device)
     if torch.cuda.is_available():
         return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
     return torch.device('cpu')
@@ -67,7 +68,7 @@ def embed_model(model:nn.Module,    # anything with `.embed(x) -> (B,D)`
                 images,             # (N,H,W) or (N,1,H,W): numpy array, h5py dataset, `LazyImages`: anything sliceable
                 size:int|None=None, # network input size (resize to it), None: as stored
                 bs:int=256,         # images per batch
-                device=None,        # torch device (default: the GPU if there is one)
+                device='auto',      # 'auto' (this rank's GPU if there is one), 'cpu', 'cuda', 'cuda:N'
                 progress:bool=False,# show a progress bar
                )->np.ndarray:       # (N,D) float32 embeddings, on every rank
     "Embed `images` in batches with `model.embed`, in eval mode, without augmentation; sharded over ranks when distributed."
@@ -113,7 +114,7 @@ def embed_run(run_dir:str|Path,    # run directory written by `cplr_nb.train.tra
               prepared,            # prepared HDF5 file or `PreparedData`
               view:str='polar',    # which view to embed ('polar' as in the paper)
               bs:int=256,          # images per batch
-              device=None,         # torch device (default: the GPU if there is one)
+              device='auto',       # 'auto' (this rank's GPU if there is one), 'cpu', 'cuda', 'cuda:N'
               progress:bool=False, # show a progress bar
              )->np.ndarray:        # (N,D) float32 embeddings
     "Embed `view` of `prepared` with the trained network of `run_dir`, at its training size, without augmentation."
@@ -176,7 +177,7 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
                out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}],
                view:str='polar',      # view to embed: polar (paper) or cartesian
                bs:int=256,            # images per batch
-               device:str=None,       # torch device (default: GPU if available)
+               device:str='auto',     # auto (this rank's GPU if there is one), cpu, cuda or cuda:N
               ):
     "Embed a prepared file with a trained run and write the embeddings file."
     emb = embed_run(run, data, view=view, bs=bs, device=device, progress=True)

@@ -15,7 +15,7 @@ from sklearn import linear_model, metrics, model_selection, pipeline, preprocess
 from sklearn.exceptions import ConvergenceWarning
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5, cli_tool
 from .embed import read_embeddings
-from .neighbours import check_embeddings, knn, _check_labels
+from .neighbours import check_embeddings, knn, resolve_device, _check_labels
 from .neighbours import pair_overlap, neighbours_k, is_constant, overlap_score, class_average, overlap_from_neighbours
 _all_ = ['pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']   # re-exported from `cplr_nb.neighbours`
 
@@ -50,6 +50,7 @@ def w2_distance(a:np.ndarray, # (...,2d) concat[mu, logvar] of the first Gaussia
 def w2_isomap(emb:np.ndarray,               # (N,2d) concat[mu, logvar]
               n_neighbors:int|None=None,    # Isomap neighbours (default round(0.01·N), as the reference)
               n_components:int|None=None,   # output dimension (default d, the latent size)
+              device='auto',                # where the kNN runs: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N'
              )->np.ndarray:                 # (N,n_components) features for the linear read-out
     "The reference's Isomap on the W2 distance: the VAE's input to the linear evaluation."
     from scipy import sparse
@@ -59,7 +60,7 @@ def w2_isomap(emb:np.ndarray,               # (N,2d) concat[mu, logvar]
     n_neighbors = neighbours_k(n) if n_neighbors is None else n_neighbors
     if n > 20_000: raise ValueError(f"Isomap keeps an N×N geodesic matrix ({8*n*n/2**30:.0f} GB for N={n}); "
                                     "give the linear read-out other features (e.g. linear_emb=mu)")
-    idx, dist = knn(emb, n_neighbors + 1, 'w2', exclude_self=False)    # scikit-learn wants each image's own entry too
+    idx, dist = knn(emb, n_neighbors + 1, 'w2', exclude_self=False, device=device)    # scikit-learn wants each image's own entry too
     dist[idx == np.arange(n)[:, None]] = 0
     graph = sparse.csr_matrix((dist.ravel().astype(np.float64), idx.ravel(), np.arange(0, n * (n_neighbors + 1) + 1, n_neighbors + 1)), shape=(n, n))
     iso = Isomap(n_neighbors=n_neighbors, n_components=n_components or emb.shape[1] // 2, metric='precomputed')
@@ -132,13 +133,14 @@ def evaluate_embedding(emb:np.ndarray,           # (N,D) embeddings (for 'w2': c
                        folds:int=5,              # cross-validation folds
                        linear_emb:np.ndarray|None=None, # features for the linear read-out (default: `emb`; w2: `w2_isomap(emb)`)
                        block_size:int|None=None, # query rows per block of the exact search
+                       device='auto',            # where the kNN runs: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N'
                       )->dict:                   # the method's entry of report.json
     "Both measures of the paper for one embedding, in the format of a `report.json` method entry."
-    emb = check_embeddings(emb)
+    emb, device = check_embeddings(emb), resolve_device(device)   # a bad device fails before the read-out
     k = neighbours_k(len(emb)) if k is None else k
-    if linear_emb is None: linear_emb = w2_isomap(emb, k) if metric == 'w2' else emb
+    if linear_emb is None: linear_emb = w2_isomap(emb, k, device=device) if metric == 'w2' else emb
     lin = linear_eval(linear_emb, labels, seeds, folds)
-    ov, ov_class = overlap_score(emb, labels, k, metric, block_size)
+    ov, ov_class = overlap_score(emb, labels, k, metric, block_size, device=device)
     entry = {s: lin[s] for s in SCORES}
     entry.update(overlap=ov, metric=metric, k=k, n=len(emb), dim=emb.shape[1], seeds=lin['seeds'], folds=folds,
                  **{f'{s}_std': lin[f'{s}_std'] for s in SCORES})
@@ -253,7 +255,7 @@ def read_labels(path:str|Path)->np.ndarray:
 def evaluate_file(embeddings:str|Path,   # embeddings file (`cplr-embed`, baselines)
                   data:str|Path|None=None, # file with the labels (default: the labels in the embeddings file)
                   metric:str|None=None,  # Overlap distance (default: the file's `metric` attribute)
-                  **kwargs,              # passed to `evaluate_embedding` (k, seeds, folds, block_size)
+                  **kwargs,              # passed to `evaluate_embedding` (k, seeds, folds, block_size, device)
                  )->tuple:               # (method name, entry, labels)
     "Evaluate an embeddings file against expert labels."
     r = read_embeddings(embeddings)
@@ -277,9 +279,10 @@ def cplr_evaluate(embeddings:Annotated[str, "embeddings HDF5 file (cplr-embed, c
                   seeds:int=5,      # seeds of the linear evaluation
                   folds:int=5,      # cross-validation folds
                   name:str=None,    # row name in the tables (default: method and mode of the file)
+                  device:str='auto',# where the kNN runs: auto (GPU if there is one), cpu, cuda or cuda:N
                  ):
     "Evaluate an embeddings file (linear read-out and Overlap) and add it to the report in `out`."
-    fname, entry, labels = evaluate_file(embeddings, data, metric, k=k, seeds=seeds, folds=folds)
+    fname, entry, labels = evaluate_file(embeddings, data, metric, k=k, seeds=seeds, folds=folds, device=device)
     rep = write_report(out, {name or fname: entry},
                        dataset={'source': str(data or embeddings), 'n': len(labels), 'class_counts': class_counts(labels)})
     print(report_markdown(rep))

@@ -14,8 +14,9 @@ from torch import Tensor
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX
 
 # %% auto #0
-__all__ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss',
-           'pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']
+__all__ = ['METRICS', 'check_embeddings', 'metric_features', 'resolve_device', 'default_block_size', 'knn_blocks', 'knn',
+           'knn_faiss', 'pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average',
+           'overlap_from_neighbours']
 
 # %% ../nbs/06a_neighbours.ipynb #ff1db400
 METRICS = ('cosine', 'euclidean', 'correlation', 'w2')
@@ -82,6 +83,21 @@ def _topk_threshold(o, k, m, sort=True):
 
 def _sample_size(n, k): return min(n, math.ceil(43 * n / k))
 
+# %% ../nbs/06a_neighbours.ipynb #029123e3
+def resolve_device(device='auto', # 'auto' (the GPU when there is one, else the CPU), 'cpu', 'cuda', 'cuda:N' or a `torch.device`
+                  )->torch.device: # a device this machine has
+    "The torch device named by `device`, or an error that says why it cannot be used."
+    if device is None or device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError): dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available(): raise ValueError(f"device {device!r}: CUDA is not available on this machine; use 'cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return dev
+
 # %% ../nbs/06a_neighbours.ipynb #0fefc324
 def default_block_size(n:int)->int:
     "Query rows per block: a B×N float32 block of about 256 MB (64 to 4096 rows)."
@@ -93,7 +109,7 @@ def knn_blocks(emb:np.ndarray,          # (N,D) embeddings
                exclude_self:bool=True,  # leave each image out of its own neighbours
                block_size:int|None=None,# query rows per block (default: `default_block_size(N)`)
                select:str='auto',       # 'topk', 'threshold' (CPU, large k) or 'auto'
-               device=None,             # torch device for the products (default CPU)
+               device='auto',           # where the products run: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N' (`resolve_device`)
                sort:bool=True,          # neighbours nearest first (False: any order, faster)
                dtype=torch.float32,     # precision of the products (float64: twice the time, no float32 near-ties)
               ):                        # yields (rows (b,), idx (b,k) int64, dist (b,k) float32)
@@ -101,7 +117,7 @@ def knn_blocks(emb:np.ndarray,          # (N,D) embeddings
     z, c = metric_features(emb, metric, dtype)
     n = len(z)
     if not 1 <= k <= n - exclude_self: raise ValueError(f"k={k} neighbours asked for {n} images{' (self excluded)' if exclude_self else ''}")
-    dev = torch.device(device or 'cpu')
+    dev = resolve_device(device)
     m = _sample_size(n, k)
     if select == 'auto': select = 'threshold' if dev.type == 'cpu' and m <= n // 2 else 'topk'
     if select not in ('topk', 'threshold'): raise ValueError(f"select must be 'auto', 'topk' or 'threshold', got {select!r}")
@@ -120,7 +136,7 @@ def knn_blocks(emb:np.ndarray,          # (N,D) embeddings
         torch.mm(z[s:s + b], z.T, out=o)
         if c is not None: o.sub_(c)
         if metric == 'correlation': o.abs_()
-        if exclude_self: o[torch.arange(b), torch.arange(s, s + b)] = -math.inf
+        if exclude_self: o[torch.arange(b, device=dev), torch.arange(s, s + b, device=dev)] = -math.inf
         v, j = _topk_threshold(o, k, m, sort) if select == 'threshold' else _topk_full(o, k, sort)
         if metric in ('cosine', 'correlation'): d = 1 - v
         else:
@@ -136,15 +152,16 @@ def knn(emb:np.ndarray,           # (N,D) embeddings
         metric:str='cosine',      # 'cosine', 'euclidean', 'correlation' (1-|corr|) or 'w2' (emb = concat[mu, logvar])
         exclude_self:bool=True,   # leave each image out of its own neighbours
         block_size:int|None=None, # query rows per block (default: about 256 MB per block)
-        index:str='exact',        # 'exact' (blocked search) or 'faiss' (approximate, optional package)
-        **kwargs,                 # passed to `knn_blocks` (select, device, sort, dtype) or `knn_faiss` (nlist, nprobe)
+        index:str='exact',        # 'exact' (blocked search) or 'faiss' (approximate, optional package, on the CPU)
+        device='auto',            # where the exact search runs: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N'
+        **kwargs,                 # passed to `knn_blocks` (select, sort, dtype) or `knn_faiss` (nlist, nprobe)
        )->tuple:                  # (idx (N,k) int64, dist (N,k) float32), nearest first
     "The k nearest neighbours of every embedding and their distances."
     if index == 'faiss': return knn_faiss(emb, k, metric, exclude_self, **kwargs)
     if index != 'exact': raise ValueError(f"index must be 'exact' or 'faiss', got {index!r}")
     n = len(emb)
     idx, dist = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
-    for rows, j, d in knn_blocks(emb, k, metric, exclude_self, block_size, **kwargs): idx[rows], dist[rows] = j, d
+    for rows, j, d in knn_blocks(emb, k, metric, exclude_self, block_size, device=device, **kwargs): idx[rows], dist[rows] = j, d
     return idx, dist
 
 # %% ../nbs/06a_neighbours.ipynb #11527c12
