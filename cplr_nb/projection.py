@@ -237,5 +237,5 @@ def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stac
                 ):
     "Write the Polar and Cartesian views of the reference preprocessing to a prepared HDF5 file."
     path = prepare(cxi, out, size=size, select=select, batch_size=batch_size, dataset=dataset)
-    prep = load_prepared(path)
-    print(f"wrote {path}: {len(prep)} image pairs of {size}x{size}" + (", labelled" if prep.labels is not None else ", no labels"))
+    with _open_h5(path) as f: n, labelled = len(f['polar']), 'labels' in f   # counted from the file, not read into memory
+    print(f"wrote {path}: {n} image pairs of {size}x{size}" + (", labelled" if labelled else ", no labels"))

@@ -14,6 +14,7 @@ import numpy as np, torch, torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
+from timm.layers import convert_sync_batchnorm
 from typing import Annotated
 from fastcore.script import store_true
 from fastai.optimizer import Optimizer, Adam
@@ -375,7 +376,7 @@ class DistributedCallback(Callback):
     def before_fit(self):
         m = self.learn.model
         cuda = next(m.parameters()).is_cuda
-        if self.sync_bn and cuda: m = nn.SyncBatchNorm.convert_sync_batchnorm(m)
+        if self.sync_bn and cuda: m = convert_sync_batchnorm(m)
         self.learn.model = DDP(m, device_ids=[torch.cuda.current_device()] if cuda else None)
     def after_fit(self): self.learn.model = _unwrap(self.learn.model)
 
