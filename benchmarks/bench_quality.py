@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np, h5py
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
-from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours,
+from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
                               VALIDATION_SEED, SECOND_SEED)
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -70,8 +70,7 @@ def default_run(work:Path, seed:int, resume:bool=False)->dict:
              'UMAP': 'umap', 'VAE': 'vae', 'noise': 'noise', 'SSIM': 'ssim'}
     for name, b in names.items():
         if name in rep['methods']: rep['methods'][name].update(nuisance(baseline_neighbours(out/'baselines', b, k), **nuis))
-    curves = [[(t, r['probe_overlap']) for t, r in zip(np.cumsum([r['time_s'] for r in log]) / 60, log) if not math.isnan(r['probe_overlap'])]
-              for log in (read_log(d/'log.csv') for d in sorted((out/'runs').glob('polcart_s*')))]
+    curves = [[(t, o) for t, o, _ in _curve(read_log(d/'log.csv'))] for d in sorted((out/'runs').glob('polcart_s*'))]
     return dict(seed=seed, **json.loads(timing.read_text()), methods=rep['methods'], cplr_curves=curves)
 
 def minutes_to_beat(curves:list, level:float)->float:
