@@ -12,12 +12,12 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
-from .projection import PreparedData, load_prepared
+from .projection import PreparedData, PreparedViews, load_prepared
 
 # %% auto #0
 __all__ = ['PAIR_MODES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid', 'warp',
            'gaussian_blur', 'Augment', 'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData',
-           'PairDL', 'pair_dls', 'show_pairs']
+           'StreamPairs', 'PairDL', 'pair_dls', 'show_pairs']
 
 # %% ../nbs/04_augment.ipynb #f7ebc17e
 def _mat(a, b, c, d, e, f)->torch.Tensor:
@@ -280,54 +280,90 @@ def resize_images(x:torch.Tensor, # (B,1,H,W) float images, on any device
     if size is None or tuple(x.shape[-2:]) == (size, size): return x
     return F.interpolate(x, size=(size, size), mode='bicubic', align_corners=False, antialias=True).clamp_(0, 1)
 
-def resize_views(x:np.ndarray,  # (N,S,S) views
+def resize_views(x,             # (N,S,S) views: an array or `PreparedViews` (read batch by batch)
                  size:int,      # side of the output
-                 bs:int=256,    # images resized at once
+                 bs:int=256,    # images read and resized at once
                 )->np.ndarray:  # (N,size,size) float32 in [0,1]
-    "`resize_images` of a stack of views held in NumPy, in batches (a no-op at the same size)."
-    x = np.asarray(x, np.float32)
-    if size is None or x.shape[-1] == size == x.shape[-2]: return x
+    "`resize_images` of a stack of views, in batches (a plain float32 array at the same size)."
+    if size is None or tuple(x.shape[-2:]) == (size, size): return np.asarray(x, np.float32)
     out = np.empty((len(x), size, size), np.float32)
-    for s in range(0, len(x), bs): out[s:s + bs] = resize_images(torch.from_numpy(x[s:s + bs])[:, None], size)[:, 0].numpy()
+    for s in range(0, len(x), bs):
+        out[s:s + bs] = resize_images(torch.from_numpy(np.asarray(x[s:s + bs], np.float32))[:, None], size)[:, 0].numpy()
     return out
 
 def pair_views(prep:PreparedData|str|Path, # prepared data or the path of a prepared file
                mode:str='polcart',         # one of `PAIR_MODES`
                size:int=None,              # training resolution (default: the prepared size)
               )->tuple:                    # (first, second) (N,size,size) float32 arrays
-    "The two views of every image for the pair `mode`; for polpol/cartcart the same array twice."
+    "The two views of every image for the pair `mode`, in memory at `size`; for polpol/cartcart the same array twice."
     first, second = mode_views(mode)
-    if not isinstance(prep, PreparedData): prep = load_prepared(prep)
+    if not isinstance(prep, PreparedData): prep = load_prepared(prep, lazy=True)   # read once, batch by batch, at `size`
     a = resize_views(getattr(prep, first), size)
     return a, (a if second == first else resize_views(getattr(prep, second), size))
 
 # %% ../nbs/04_augment.ipynb #e6a442a6
 class PairData:
-    "Two aligned stacks of views (N,1,S,S): item `i` is the pair `(first[i], second[i])`."
-    def __init__(self, first:torch.Tensor, second:torch.Tensor):
+    "Two aligned stacks of views (N,1,S,S) in memory, of which the images `rows` are used: item `i` is the pair of row `rows[i]`."
+    def __init__(self, first:torch.Tensor, second:torch.Tensor, rows=None):
         if first.shape != second.shape or first.ndim != 4: raise ValueError(f"views must both be (N,1,S,S), got {tuple(first.shape)} and {tuple(second.shape)}")
         self.first, self.second = first, second
-    def __len__(self): return len(self.first)
-    def __getitem__(self, i): return self.first[i], self.second[i]
-    def batch(self, idx:torch.Tensor)->tuple: return self.first[idx], self.second[idx]
+        self.rows = torch.arange(len(first)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, i): r = self.rows[i]; return self.first[r], self.second[r]
+    def batch(self, idx:torch.Tensor)->tuple: r = self.rows[idx]; return self.first[r], self.second[r]
+
+class StreamPairs:
+    "Pairs read from a prepared file batch by batch and resized to `size` there: memory independent of the number of images."
+    def __init__(self, first:PreparedViews,  # view of the first images
+                 second:PreparedViews|None,  # view of the second images (None: the first, for polpol/cartcart)
+                 rows,                        # the images of the file used, e.g. the training split
+                 size:int|None=None,          # training resolution (None: as stored)
+                ):
+        self.first, self.second, self.rows, self.size = first, second, np.asarray(rows, np.int64), size
+    def __len__(self): return len(self.rows)
+    def __repr__(self): return f"StreamPairs({len(self)} pairs of {self.first.view}/{(self.second or self.first).view} from {self.first.path.name})"
+    def _read(self, views, rows): return resize_images(torch.from_numpy(views[rows])[:, None], self.size)
+    def __getitem__(self, i): return tuple(v[0] for v in self.batch(torch.tensor([i])))
+    def batch(self, idx:torch.Tensor)->tuple:
+        rows = self.rows[np.asarray(idx)]
+        v1 = self._read(self.first, rows)
+        return v1, (v1.clone() if self.second is None else self._read(self.second, rows))
 
 class PairDL(DataLoader):
-    "fastai `DataLoader` of `(x1, x2)` view pairs: one gather per batch on the host, augmentation after the move to `device`."
+    "fastai `DataLoader` of `(x1, x2)` view pairs: one read per batch on the host, augmentation after the move to `device`."
     n_inp = 1
-    def __init__(self, dataset:PairData=None,  # the views
+    def __init__(self, dataset=None,            # `PairData` or `StreamPairs`
                  augment:nn.Module=None,        # applied to each view separately, after the move to the device
                  seed:int=0,                    # seeds the shuffling and the augmentation generator
                  fixed_augment:bool=False,      # reset the augmentation generator at every pass (validation)
                  mode:str=None,                 # pair mode, for titles
-                 **kwargs):                     # passed to fastai's `DataLoader` (bs, shuffle, drop_last, device, ...)
+                 epoch_steps:int=None,          # steps per epoch, drawn from a stream of shuffled passes (None: one pass)
+                 rank:int=0, world:int=1,       # this process reads its share `rank` of `world` of every batch
+                 **kwargs):                     # passed to fastai's `DataLoader` (bs, shuffle, drop_last, device, num_workers, ...)
+        if epoch_steps is not None:
+            if epoch_steps < 1: raise ValueError(f"epoch_steps must be at least 1, got {epoch_steps}")
+            kwargs['n'] = epoch_steps * kwargs.get('bs', 64)
         super().__init__(dataset, **kwargs)
         self.augment, self.seed, self.fixed_augment, self.mode = augment, seed, fixed_augment, mode
+        self.epoch_steps, self.rank, self.world, self.epoch = epoch_steps, rank, world, 0
         self.rng, self.generator = random.Random(seed), torch.Generator().manual_seed(seed)
     def new(self, dataset=None, cls=None, **kwargs):
-        kw = dict(augment=self.augment, seed=self.seed, fixed_augment=self.fixed_augment, mode=self.mode)
+        kw = dict(augment=self.augment, seed=self.seed, fixed_augment=self.fixed_augment, mode=self.mode,
+                  epoch_steps=self.epoch_steps, rank=self.rank, world=self.world)
         return super().new(dataset, cls, **{**kw, **kwargs})
+    def get_idxs(self):
+        if self.epoch_steps is None: return super().get_idxs()
+        n, need = len(self.dataset), self.epoch_steps * self.bs
+        out, pos = [], self.epoch * need                   # this epoch's place in the stream of passes
+        while len(out) < need:
+            p, off = divmod(pos, n)
+            take = np.random.default_rng([self.seed, p]).permutation(n)[off:off + need - len(out)]
+            out += take.tolist(); pos += len(take)
+        return out
     def create_item(self, s): return s
-    def create_batch(self, b): return self.dataset.batch(torch.as_tensor(b))
+    def create_batch(self, b):
+        b = torch.as_tensor(b)
+        return self.dataset.batch(b.tensor_split(self.world)[self.rank] if self.world > 1 else b)
     def retain(self, res, b): return res
     def before_iter(self):
         super().before_iter()
@@ -348,28 +384,33 @@ def pair_dls(prepared:PreparedData|str|Path, # prepared data or the path of a pr
              seed:int=0,                     # seeds the split, the shuffling and the augmentations
              device=None,                    # where batches go and are augmented (default: fastai's default device)
              p:float=0.5,                    # probability of every augmentation
+             cache:bool=False,               # hold the views of a file in memory at `size` instead of reading every batch
+             num_workers:int=0,              # DataLoader worker processes reading batches ahead
+             epoch_steps:int=None,           # training steps per epoch (None: one pass over the training images)
+             rank:int=0, world:int=1,        # this process reads its share `rank` of `world` of every batch
              **aug_kwargs,                   # further `Augment` arguments (per-transform probabilities, ranges)
             )->DataLoaders:                  # train (shuffled, ragged last batch dropped) and valid DataLoaders
     "fastai `DataLoaders` whose batches are `(x1, x2)`, float32 (bs,1,size,size) on `dls.device`, augmented there."
-    if not isinstance(prepared, PreparedData): prepared = load_prepared(prepared)
-    first, second = pair_views(prepared, mode, size)
-    n = len(first)
+    if not isinstance(prepared, PreparedData): prepared = load_prepared(prepared, lazy=True)
+    n = len(prepared)
     perm = np.random.default_rng(seed).permutation(n)
     n_valid = int(round(valid_pct * n))
     idx_valid, idx_train = np.sort(perm[:n_valid]), np.sort(perm[n_valid:])
     if len(idx_train) < bs:
         raise ValueError(f"{len(idx_train)} training images ({n} in {prepared.source or 'the data'}, {n_valid} for validation) "
                          f"make no batch of bs={bs}; lower bs")
-    t1 = torch.from_numpy(first)[:, None]
-    t2 = t1 if second is first else torch.from_numpy(second)[:, None]
-    def views(idx):
-        idx = torch.from_numpy(idx)
-        v1 = t1[idx]
-        return PairData(v1, v1 if t2 is t1 else t2[idx])
+    if prepared.lazy and not cache:
+        first, second = (getattr(prepared, v) for v in mode_views(mode))
+        views = lambda rows: StreamPairs(first, None if second is first else second, rows, size)
+    else:
+        first, second = pair_views(prepared, mode, size)
+        t1 = torch.from_numpy(first)[:, None]
+        t2 = t1 if second is first else torch.from_numpy(second)[:, None]
+        views = lambda rows: PairData(t1, t2, rows)
     device = torch.device(device) if device is not None else default_device()
     aug = Augment(p=p, **aug_kwargs)
-    kw = dict(bs=bs, mode=mode, augment=aug, pin_memory=device.type == 'cuda')
-    train = PairDL(views(idx_train), shuffle=True, drop_last=True, seed=seed, **kw)
+    kw = dict(bs=bs, mode=mode, augment=aug, pin_memory=device.type == 'cuda', num_workers=num_workers, rank=rank, world=world)
+    train = PairDL(views(idx_train), shuffle=True, drop_last=True, seed=seed, epoch_steps=epoch_steps, **kw)
     valid = PairDL(views(idx_valid), shuffle=False, drop_last=False, seed=seed + 1, fixed_augment=True, **kw)
     return DataLoaders(train, valid, device=device)
 

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/projection.html.md"""
 
 # %% ../nbs/03_projection.ipynb #b2975b27
 from __future__ import annotations
-import math, warnings, ctypes, ctypes.util
+import math, os, warnings, ctypes, ctypes.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,11 +14,12 @@ import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
 from typing import Annotated
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, atomic_write, read_data, _open_h5, cli_tool
+from .data import LABEL_NAMES, atomic_write, read_data, _open_h5, cli_tool, hdf5plugin
 
 # %% auto #0
-__all__ = ['polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale', 'reference_views', 'PreparedData',
-           'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
+__all__ = ['PREPARED_DTYPES', 'COMPRESSIONS', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale',
+           'reference_views', 'recentre', 'PreparedViews', 'PreparedData', 'prepared_entries', 'write_prepared',
+           'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -93,17 +94,31 @@ class ViewGeometry:
     def polar_slice(self): return slice(self.lr_cut, self.d - self.lr_cut)
 
 # %% ../nbs/03_projection.ipynb #d4b860cb
+def _minmax_(x:torch.Tensor, names=None)->torch.Tensor:
+    "`minmax_scale` in place on a contiguous float tensor `x`."
+    v = x.view(len(x), -1)
+    lo, hi = v.amin(1), v.amax(1)
+    span = hi - lo
+    flat = span == 0
+    if flat.any():
+        which = [names[i] if names is not None else i for i in flat.nonzero().flatten().tolist()]
+        warnings.warn(f"{len(which)} constant image(s) set to zero instead of min-max scaled: {which[:10]}")
+    v.sub_(lo[:, None]).div_(torch.where(flat, torch.ones_like(span), span)[:, None])   # a constant image: (x - x)/1 = 0
+    return x
+
 def minmax_scale(x:torch.Tensor, # (B,1,H,W) images
                  names=None,     # name of each image, for the warning about constant images
                 )->torch.Tensor: # each image scaled to [0,1]; constant images all zero
     "Per-image min–max scaling to [0,1]; a constant image becomes zeros, with a warning naming it."
-    lo = x.amin(dim=(1, 2, 3), keepdim=True); hi = x.amax(dim=(1, 2, 3), keepdim=True)
-    span = hi - lo
-    flat = (span == 0).flatten()
-    if flat.any():
-        which = [names[i] if names is not None else i for i in flat.nonzero().flatten().tolist()]
-        warnings.warn(f"{len(which)} constant image(s) set to zero instead of min-max scaled: {which[:10]}")
-    return torch.where(span > 0, (x - lo) / span.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(x))
+    return _minmax_(x.float().clone(memory_format=torch.contiguous_format), names)
+
+@lru_cache(maxsize=8)
+def _cartesian_index(d:int)->tuple:
+    "Flat source pixels of the cropped Cartesian view of a d×d image, the hole mask at them, and the crop's shape."
+    g = ViewGeometry(d)
+    idx = _nearest_index(d, d).view(d, d)[slice(*g.cart_rows), slice(*g.cart_cols)]
+    flat = idx.reshape(-1).contiguous()
+    return flat, hole_mask(d).reshape(-1)[flat].contiguous(), tuple(idx.shape)
 
 def reference_views(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
                     size:int=256,        # side of both output views
@@ -112,21 +127,92 @@ def reference_views(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
     "The Polar and Cartesian views of the reference preprocessing, for a batch of detector images."
     x = images if images.ndim == 4 else images[:, None]
     x = x.float()
-    d = x.shape[-1]
+    b, d = len(x), x.shape[-1]
     if x.shape[-2] != d: raise ValueError(f"images must be square, got {tuple(x.shape[-2:])}")
-    g = ViewGeometry(d)
-    x = x * hole_mask(d).to(x.device)
-    cart = polar_to_cartesian(x, mode='nearest')[..., slice(*g.cart_rows), slice(*g.cart_cols)]
-    polar = x[..., g.polar_slice, g.polar_slice]
+    ps = ViewGeometry(d).polar_slice
+    polar = x[..., ps, ps] * hole_mask(d)[ps, ps].to(x.device)          # mask only the pixels each view keeps
+    idx, mask, shape = _cartesian_index(d)
+    cart = (x.reshape(b, d * d)[:, idx.to(x.device)] * mask.to(x.device)).view(b, 1, *shape)
     resize = lambda v: F.interpolate(v, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-    return minmax_scale(resize(polar), names), minmax_scale(resize(cart), names)
+    return _minmax_(resize(polar), names), _minmax_(resize(cart), names)
+
+# %% ../nbs/03_projection.ipynb #601f8a38
+def recentre(x:torch.Tensor,  # (B,1,H,W) detector images
+             center,          # beam centre (row, column) in pixels, one for all images, or (B,2) one per image
+            )->torch.Tensor:  # (B,1,H,W) with the beam centre at ((H-1)/2, (W-1)/2)
+    "Shift images so that the beam centre lies at the centre of the image (bilinear, zero beyond the edges)."
+    b, _, h, w = x.shape
+    c = torch.as_tensor(center, dtype=torch.float64)
+    if tuple(c.shape) not in ((2,), (1, 2), (b, 2)): raise ValueError(f"center must be (row, col) or one per image ({b},2), got shape {tuple(c.shape)}")
+    c = c.reshape(-1, 2)
+    if not torch.isfinite(c).all(): raise ValueError(f"center must be finite, got {c.tolist()[:3]}")
+    theta = torch.zeros(len(c), 2, 3, dtype=torch.float64)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 2] = 2 * (c[:, 1] - (w - 1) / 2) / (w - 1)       # x: columns, in align_corners=True units
+    theta[:, 1, 2] = 2 * (c[:, 0] - (h - 1) / 2) / (h - 1)       # y: rows
+    grid = F.affine_grid(theta.expand(b, 2, 3), (b, 1, h, w), align_corners=True).to(x.device, x.dtype)
+    return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=True)
 
 # %% ../nbs/03_projection.ipynb #146d7945
+PREPARED_DTYPES = ('float16', 'float32')
+COMPRESSIONS = ('blosc', 'gzip', 'none')
+
+class PreparedViews:
+    "One view of a prepared file, read on indexing as float32 (N,S,S): by an int, a slice, or indices in any order."
+    def __init__(self, path:str|Path, # prepared HDF5 file
+                 view:str='polar',    # 'polar' or 'cartesian'
+                ):
+        self.path, self.view = Path(path), view
+        self._f, self._pid = None, None
+        with _open_h5(self.path) as f:
+            if view not in f: raise KeyError(f"{self.path}: not a prepared file, no '{view}' dataset (make one with `cplr-prepare`)")
+            ds = f[view]
+            self.shape, self.chunk = tuple(ds.shape), (ds.chunks or (1,))[0]
+    ndim, dtype = 3, np.dtype(np.float32)
+    def __len__(self): return self.shape[0]
+    def __repr__(self): return f"PreparedViews({self.view}: {len(self)} images of {self.shape[1]}x{self.shape[2]} in {self.path.name})"
+    def __getstate__(self): return {**self.__dict__, '_f': None, '_pid': None}
+
+    @property
+    def dataset(self):
+        "The h5py dataset, opened once per process (DataLoader workers each open their own)."
+        if self._f is None or self._pid != os.getpid() or not self._f.id.valid:
+            self._f, self._pid = _open_h5(self.path), os.getpid()
+        return self._f[self.view]
+
+    def close(self):
+        if self._f is not None and self._pid == os.getpid() and self._f.id.valid: self._f.close()
+        self._f = None
+
+    def _read_sorted(self, idx:np.ndarray)->np.ndarray:
+        "Images at increasing indices `idx`, reading each chunk they fall in once."
+        ds, out = self.dataset, np.empty((len(idx), *self.shape[1:]), np.float32)
+        chunk = idx // self.chunk
+        starts = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(idx)]):
+            lo, hi = int(idx[a]), int(idx[b - 1]) + 1
+            block = ds[lo:hi]
+            out[a:b] = block[idx[a:b] - lo]
+        return out
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            if not -len(self) <= i < len(self): raise IndexError(f"image {i} out of range for {len(self)} images")
+            return np.asarray(self.dataset[int(i) % len(self)], np.float32)
+        if isinstance(i, slice): return np.asarray(self.dataset[i], np.float32)
+        idx = np.arange(len(self))[np.asarray(i)]                  # checks the range, turns a boolean mask into indices
+        order = np.argsort(idx, kind='stable')
+        out = np.empty((len(idx), *self.shape[1:]), np.float32)
+        if len(idx): out[order] = self._read_sorted(idx[order])
+        return out
+
+    def __array__(self, dtype=None, copy=None): return np.asarray(self[:], dtype)
+
 @dataclass
 class PreparedData:
-    "The two views of every image, in memory, with labels and metadata."
-    polar: np.ndarray                 # (N,S,S) float32 in [0,1]
-    cartesian: np.ndarray             # (N,S,S) float32 in [0,1]
+    "The two views of every image, with labels and metadata: in memory, or read on indexing (`PreparedViews`)."
+    polar: np.ndarray                 # (N,S,S) float32 in [0,1], or `PreparedViews`
+    cartesian: np.ndarray             # (N,S,S) float32 in [0,1], or `PreparedViews`
     labels: np.ndarray | None = None  # (N,11) uint8 in `label_names` order
     label_names: list = field(default_factory=lambda: list(LABEL_NAMES))
     entries: list = None
@@ -135,18 +221,33 @@ class PreparedData:
     bunch_id: np.ndarray = None
     @property
     def size(self): return self.polar.shape[-1]
+    @property
+    def lazy(self): return isinstance(self.polar, PreparedViews)
     def __len__(self): return len(self.polar)
-    def __repr__(self): return f"PreparedData({len(self)} image pairs of {self.size}x{self.size} from {Path(self.source).name}, labels={'yes' if self.labels is not None else 'no'})"
+    def __repr__(self): return (f"PreparedData({len(self)} image pairs of {self.size}x{self.size} from {Path(self.source).name}, "
+                                f"labels={'yes' if self.labels is not None else 'no'}{', read on indexing' if self.lazy else ''})")
 
 def _check_views(polar, cartesian, labels):
-    if polar.ndim != 3 or polar.shape != cartesian.shape or polar.shape[1] != polar.shape[2]:
+    if len(polar.shape) != 3 or polar.shape != cartesian.shape or polar.shape[1] != polar.shape[2]:
         raise ValueError(f"polar and cartesian must both be (N,S,S), got {polar.shape} and {cartesian.shape}")
     if labels is not None and np.shape(labels) != (len(polar), len(LABEL_NAMES)):
         raise ValueError(f"labels must be ({len(polar)},{len(LABEL_NAMES)}), got {np.shape(labels)}")
 
-def _new_prepared(f, n, size, labelled, source, entries):
+def _compression(name:str)->dict:
+    "h5py `create_dataset` arguments of a compression name."
+    if name == 'blosc':
+        if hdf5plugin is None: raise ImportError("compression='blosc' needs the package hdf5plugin (`pip install hdf5plugin`); or use compression='gzip'")
+        return dict(hdf5plugin.Blosc(cname='lz4', clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
+    if name == 'gzip': return dict(compression='gzip', compression_opts=4, shuffle=True)
+    if name in ('none', None): return {}
+    raise ValueError(f"compression must be one of {COMPRESSIONS}, got {name!r}")
+
+def _new_prepared(f, n, size, labelled, source, entries, dtype='float16', compression='blosc'):
     "Create the datasets and attributes of a prepared file for `n` images of `size`²."
-    for k in ('polar', 'cartesian'): f.create_dataset(k, (n, size, size), np.float32, chunks=(1, size, size))
+    if dtype not in PREPARED_DTYPES: raise ValueError(f"dtype must be one of {PREPARED_DTYPES}, got {dtype!r}")
+    per_chunk = max(1, min(n, 65536 // (size * size * np.dtype(dtype).itemsize)))
+    for k in ('polar', 'cartesian'):
+        f.create_dataset(k, (n, size, size), dtype, chunks=(per_chunk, size, size), **_compression(compression))
     if labelled: f.create_dataset('labels', (n, len(LABEL_NAMES)), np.uint8)
     f.create_dataset('entries', data=[str(e) for e in (entries if entries is not None else range(n))], dtype=h5py.string_dtype())
     f.attrs.update(label_names=list(LABEL_NAMES), source=str(source), size=size)
@@ -159,26 +260,30 @@ def prepared_entries(f:h5py.File, # an open prepared file
     if 'entries' in f.attrs: return [e.decode() if isinstance(e, bytes) else str(e) for e in f.attrs['entries']]
     return [str(i) for i in range(n)]
 
-def write_prepared(path, polar, cartesian, labels=None, source='', entries=None, photon_energy_ev=None, bunch_id=None):
+def write_prepared(path, polar, cartesian, labels=None, source='', entries=None, photon_energy_ev=None, bunch_id=None,
+                   dtype:str='float16', compression:str='blosc'):
     "Write views and labels already in memory as a prepared file (atomically)."
     polar, cartesian = np.asarray(polar, np.float32), np.asarray(cartesian, np.float32)
     _check_views(polar, cartesian, labels)
     n = len(polar)
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
-        _new_prepared(f, n, polar.shape[-1], labels is not None, source, entries)
+        _new_prepared(f, n, polar.shape[-1], labels is not None, source, entries, dtype, compression)
         f['polar'][:], f['cartesian'][:] = polar, cartesian
         if labels is not None: f['labels'][:] = np.asarray(labels, np.uint8)
         f['photon_energy_ev'] = np.full(n, np.nan) if photon_energy_ev is None else np.asarray(photon_energy_ev, np.float64)
         f['bunch_id'] = np.full(n, -1, np.int64) if bunch_id is None else np.asarray(bunch_id, np.int64)
     return Path(path)
 
-def load_prepared(path:str|Path)->PreparedData:
-    "Read a prepared file into memory."
+def load_prepared(path:str|Path, # prepared HDF5 file
+                  lazy:bool=False, # views read on indexing (`PreparedViews`) instead of into memory
+                 )->PreparedData:
+    "Read a prepared file: its views as float32 in memory, or (`lazy`) on indexing; labels and metadata always."
     path = Path(path)
     with _open_h5(path) as f:
         missing = [k for k in ('polar', 'cartesian') if k not in f]
         if missing: raise KeyError(f"{path}: not a prepared file, no {missing} dataset (make one with `cplr-prepare`)")
-        polar, cart = f['polar'][()], f['cartesian'][()]
+        if lazy: polar, cart = PreparedViews(path, 'polar'), PreparedViews(path, 'cartesian')
+        else: polar, cart = (np.asarray(f[k][()], np.float32) for k in ('polar', 'cartesian'))
         labels = f['labels'][()] if 'labels' in f else None
         _check_views(polar, cart, labels)
         a, n = f.attrs, len(polar)
@@ -202,6 +307,9 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             select='all',       # 'all', 'paper', or indices / boolean mask
             dataset:str=None,   # HDF5 path of the (N,H,W) images in `src` (default: found from its layout)
             nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
+            center=None,        # beam centre (row, col) in detector pixels (default: the image centre)
+            dtype:str='float16', # how the views are stored: 'float16' (half the size) or 'float32' (exact)
+            compression:str='blosc', # 'blosc' (LZ4, fast), 'gzip' (readable without plugins, slow) or 'none'
             batch_size:int=32,  # detector images in memory at once
             device:str='cpu',   # where the views are computed
             progress:bool=True, # show a progress bar
@@ -209,8 +317,10 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
     "Apply the reference preprocessing to every selected image of `src` and write the prepared file `out`."
     data = read_data(src, select, dataset, nonfinite)
     n, imgs = len(data), data.images
+    if center is not None: recentre(torch.zeros(1, 1, 2, 2), center)        # a bad centre fails before anything is read
     with atomic_write(out) as tmp, h5py.File(tmp, 'w') as f:
-        _new_prepared(f, n, size, data.labels is not None, src, data.entries)
+        _new_prepared(f, n, size, data.labels is not None, src, data.entries, dtype, compression)
+        if center is not None: f.attrs['beam_center'] = np.asarray(center, np.float64)
         if data.labels is not None: f['labels'][:] = data.labels
         f['photon_energy_ev'], f['bunch_id'] = data.photon_energy_ev, data.bunch_id
         batches = range(0, n, batch_size)
@@ -218,6 +328,7 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
         for s in batches:
             idx = np.arange(s, min(s + batch_size, n))
             x = torch.from_numpy(imgs[idx]).to(device)
+            if center is not None: x = recentre(x[:, None], center)
             polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
             f['polar'][idx[0]:idx[-1] + 1] = polar[:, 0].cpu().numpy()
             f['cartesian'][idx[0]:idx[-1] + 1] = cart[:, 0].cpu().numpy()
@@ -227,6 +338,13 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
     return Path(out)
 
 # %% ../nbs/03_projection.ipynb #c73e2b9e
+def _parse_center(s:str|None):
+    "`'row,col'` -> (row, col) floats; None stays None."
+    if s is None: return None
+    try: r, c = (float(v) for v in s.split(','))
+    except ValueError: raise ValueError(f"--center must be 'row,col' in pixels, e.g. 511.5,517, got {s!r}") from None
+    return r, c
+
 @cli_tool
 def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images", {'opt': True, 'required': True}],
                  out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
@@ -234,8 +352,12 @@ def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stac
                  select:str='all',    # 'paper' (non-Round, non-Empty, minus the first) or 'all'
                  batch_size:int=32,   # detector images in memory at once
                  dataset:str=None,    # HDF5 path of the (N,H,W) images (default: found from the file's layout)
+                 center:str=None,     # beam centre 'row,col' in detector pixels (default: the image centre)
+                 dtype:Annotated[str, "storage of the views: float16 (half the size) or float32 (exact)", {'choices': list(PREPARED_DTYPES)}]='float16',
+                 compression:Annotated[str, "blosc (fast), gzip (no plugin needed to read) or none", {'choices': list(COMPRESSIONS)}]='blosc',
                 ):
     "Write the Polar and Cartesian views of the reference preprocessing to a prepared HDF5 file."
-    path = prepare(cxi, out, size=size, select=select, batch_size=batch_size, dataset=dataset)
+    path = prepare(cxi, out, size=size, select=select, batch_size=batch_size, dataset=dataset, center=_parse_center(center),
+                   dtype=dtype, compression=compression)
     with _open_h5(path) as f: n, labelled = len(f['polar']), 'labels' in f   # counted from the file, not read into memory
     print(f"wrote {path}: {n} image pairs of {size}x{size}" + (", labelled" if labelled else ", no labels"))

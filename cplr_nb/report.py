@@ -309,7 +309,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
     st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
                         **({'dataset': dataset} if dataset else {})), [prepared],
            lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet))
-    prep = load_prepared(prepared)
+    prep = load_prepared(prepared, lazy=True)                 # metadata now, images when the figures need them
     labels = prep.labels
 
     runs, emb_files, all_settings = {}, {}, []                # 3. train, 4. embed

@@ -19,7 +19,7 @@ from typing import Annotated
 from fastcore.script import store_true
 from fastai.optimizer import Optimizer, Adam
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelValidException, CancelFitException
+from fastai.callback.core import Callback, CancelValidException, CancelFitException, CancelTrainException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
@@ -32,11 +32,11 @@ from .loss import NTXentLoss
 from .neighbours import overlap_score
 
 # %% auto #0
-__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step', 'LARS',
-           'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback',
+__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step',
+           'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback',
            'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1',
            'RunLogger', 'Checkpointer', 'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback',
-           'cpu_bf16', 'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
+           'cpu_bf16', 'ChannelsLast', 'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -94,13 +94,20 @@ REFERENCE_AUG = dict(p=1., p_flip=0.5, jitter_offset=False)  # the authors' `gpu
 CPU_AUG = dict(p=0., p_crop=0.5, crop_scale=(0.5, 1.), p_jitter=1., brightness=0.4, jitter=0.,   # chosen by 13_ablation
                p_photons=1., photon_range=(3., 300.), p_blur=1., p_gamma=1., gamma_range=(1 / 3, 3.))
 
+SCHEDULE = dict(steps=None,              # training steps in all (None: `epochs` epochs)
+                epoch_steps=None,        # steps per epoch (None: one pass over the training images)
+                checkpoint_minutes=None, # checkpoint at the end of the first epoch this many minutes after the last (None: every epoch)
+                probe_minutes=None,      # probe at the end of the first epoch this many minutes after the last (None: every `probe_every` epochs)
+                channels_last=False,     # images and weights in channels-last memory order
+                cudnn_benchmark=False)   # let cuDNN pick the fastest convolution algorithms (CUDA; not bit-reproducible)
+
 CONFIGS = {
     'cpu': dict(encoder='cpu', embed_layer='encoder', head_hidden=None, out_features=128, size=64, bs=128, temperature=0.2,
                 epochs=40, warmup_epochs=4, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
-                trust_coeff=1e-3, valid_pct=0.1, probe_every=5, probe_max=5000, mixed_precision=True, aug=CPU_AUG),
+                trust_coeff=1e-3, valid_pct=0.1, probe_every=5, probe_max=5000, mixed_precision=True, aug=CPU_AUG, **SCHEDULE),
     'reference': dict(encoder='reference', embed_layer='encoder', head_hidden=None, out_features=128, size=224, bs=628, temperature=None,
                       epochs=1000, warmup_epochs=10, optimizer='lars', base_lr=0.1, lr_scaling='sqrt', weight_decay=1e-4, momentum=0.9,
-                      trust_coeff=1e-3, valid_pct=0.0, probe_every=10, probe_max=5000, mixed_precision=True, aug=REFERENCE_AUG),
+                      trust_coeff=1e-3, valid_pct=0.0, probe_every=10, probe_max=5000, mixed_precision=True, aug=REFERENCE_AUG, **SCHEDULE),
 }
 CONFIGS['paper'] = dict(CONFIGS['reference'], encoder='paper', embed_layer='head1', head_hidden=1024)
 OPTIMIZERS = ('lars', 'adamw')
@@ -144,12 +151,12 @@ class PairLoss(nn.Module):
         return self.ntxent(z[:n], z[n:])
 
 class ContrastiveCallback(Callback):
-    "Put both views of a batch through the model in one pass (this process's share of it with several processes)."
+    "Put both views of a batch through the model in one pass (this process's share of it with several processes, unless the loader read only that)."
     order = -5
     def before_batch(self):
         x1, x2 = self.learn.xb[0], self.learn.yb[0]
         rank, ws = _rank_world()
-        if ws > 1: x1, x2 = x1.tensor_split(ws)[rank], x2.tensor_split(ws)[rank]
+        if ws > 1 and getattr(self.dl, 'world', 1) == 1: x1, x2 = x1.tensor_split(ws)[rank], x2.tensor_split(ws)[rank]   # else read as its share
         self.learn.xb = (torch.cat([x1, x2]),)
         self.learn.yb = (torch.arange(len(x1), device=x1.device),)
     def before_validate(self):
@@ -167,7 +174,7 @@ def epoch_seed(seed:int, epoch:int)->int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 class EpochSeeds(Callback):
-    "Reseed all random number generators at the start of every epoch from (seed, epoch)."
+    "Reseed all random number generators at the start of every epoch from (seed, epoch), and tell the loaders the epoch."
     order = -20
     def __init__(self, seed:int=0, epoch_offset:int=0): self.seed, self.epoch_offset = seed, epoch_offset
     def before_epoch(self):
@@ -176,19 +183,23 @@ class EpochSeeds(Callback):
         for i, dl in enumerate(self.dls.loaders):
             if hasattr(dl, 'rng'): dl.rng = random.Random(s + i)
             if isinstance(getattr(dl, 'generator', None), torch.Generator) and not getattr(dl, 'fixed_augment', False):
-                dl.generator.manual_seed(s + i)
+                r = getattr(dl, 'rank', 0)                 # a process reading its own share augments it with its own stream
+                dl.generator.manual_seed(s + i if r == 0 else epoch_seed(s + i, r))
+            if hasattr(dl, 'epoch'): dl.epoch = self.epoch_offset + self.epoch   # the place in the stream of `epoch_steps`
 
 # %% ../nbs/07_train.ipynb #af2129a3
 class WarmupCosine(Callback):
-    "Set the learning rate of every training step by `warmup_cosine`."
+    "Set the learning rate of every training step by `warmup_cosine`; with `steps`, end the training after that many steps."
     order = -4
-    def __init__(self, peak:float, warmup_epochs:float, epochs:int, start_step:int=0):
-        self.peak, self.warmup_epochs, self.epochs, self.step = peak, warmup_epochs, epochs, start_step
+    def __init__(self, peak:float, warmup_epochs:float, epochs:int, start_step:int=0, steps:int=None):
+        self.peak, self.warmup_epochs, self.epochs, self.step, self.steps = peak, warmup_epochs, epochs, start_step, steps
     def before_fit(self):
         n = len(self.dls.train)
-        self.warmup_steps, self.total_steps = int(round(self.warmup_epochs * n)), self.epochs * n
+        self.warmup_steps, self.total_steps = int(round(self.warmup_epochs * n)), self.steps or self.epochs * n
     def before_batch(self):
-        if self.training: self.opt.set_hypers(lr=warmup_cosine(self.step, self.peak, self.warmup_steps, self.total_steps))
+        if not self.training: return
+        if self.step >= self.total_steps: raise CancelTrainException()   # `steps` done: the epoch ends here, its validation still runs
+        self.opt.set_hypers(lr=warmup_cosine(self.step, self.peak, self.warmup_steps, self.total_steps))
     def after_batch(self):
         if self.training: self.step += 1
     def state(self): return dict(step=self.step, warmup_steps=self.warmup_steps, total_steps=self.total_steps, peak=self.peak)
@@ -244,8 +255,10 @@ class RunLogger(Callback):
     "Append a row per epoch to `log.csv` (losses, lr, online probe, partner accuracy, training time); first process only."
     order, run_valid = 70, True
     def __init__(self, path, epochs:int, epoch_offset:int=0, probe_images=None, probe_labels=None, probe_every:int=5,
-                 probe_partners=None):  # second views of `probe_images` for `partner_top1` (None: not measured)
-        self.path, self.epochs, self.epoch_offset = Path(path), epochs, epoch_offset
+                 probe_partners=None,   # second views of `probe_images` for `partner_top1` (None: not measured)
+                 probe_minutes:float=None): # probe when this many minutes have passed since the last probe, instead of by epochs
+        self.path, self.epochs, self.epoch_offset, self.probe_minutes = Path(path), epochs, epoch_offset, probe_minutes
+        self.last_probe = time.time()
         self.probe_images, self.probe_labels, self.probe_every, self.probe_partners = probe_images, probe_labels, probe_every, probe_partners
         self.rows = [r for r in read_log(self.path) if r['epoch'] < epoch_offset]
     def before_epoch(self): self.sums, self.t0 = {True: [0., 0], False: [0., 0]}, time.time()
@@ -257,7 +270,9 @@ class RunLogger(Callback):
         epoch, took = self.epoch_offset + self.epoch, time.time() - self.t0       # the probe's time is not training time
         mean = lambda s: s[0] / s[1] if s[1] else float('nan')
         probe = partner = float('nan')
-        if self.probe_images is not None and self.probe_every and ((epoch + 1) % self.probe_every == 0 or epoch + 1 == self.epochs):
+        due = lambda: (time.time() - self.last_probe >= 60 * self.probe_minutes) if self.probe_minutes else (epoch + 1) % self.probe_every == 0
+        if self.probe_images is not None and self.probe_every and (epoch + 1 == self.epochs or due()):
+            self.last_probe = time.time()
             model = _unwrap(self.learn.model)
             if self.probe_labels is not None: probe = overlap_probe(embed_images(model, self.probe_images), self.probe_labels)
             if self.probe_partners is not None:
@@ -294,15 +309,22 @@ def _set_rng_states(st:dict, dls):
         if s['generator'] is not None: dl.generator.set_state(s['generator'])
 
 class Checkpointer(Callback):
-    "After every epoch, atomically write `checkpoint.pth` (model, optimizer, scheduler, scaler, epoch, RNG states)."
+    "After every epoch (or the first one `minutes` after the last save; always the last and on a stop), atomically write `checkpoint.pth`."
     order = 80
-    def __init__(self, path, sched:WarmupCosine, config:dict, epoch_offset:int=0, scaler_state=None):
+    def __init__(self, path, sched:WarmupCosine, config:dict, epoch_offset:int=0, scaler_state=None,
+                 minutes:float=None): # save at most this often (None: every epoch)
         self.path, self.sched, self.config, self.epoch_offset, self.scaler_state = Path(path), sched, config, epoch_offset, scaler_state
+        self.minutes = minutes
     def before_fit(self):
+        self.last_save = time.time()
         scaler = getattr(self.learn, 'scaler', None)
         if scaler is not None and self.scaler_state: scaler.load_state_dict(self.scaler_state)
     def after_epoch(self):
         if _rank_world()[0] != 0: return
+        last = self.epoch + 1 == self.n_epoch or self.sched.step >= self.sched.total_steps
+        stopping = any(getattr(cb, 'stopped', False) for cb in self.learn.cbs)
+        if self.minutes and not (last or stopping or time.time() - self.last_save >= 60 * self.minutes): return
+        self.last_save = time.time()
         scaler = getattr(self.learn, 'scaler', None)
         opt = self.learn.opt.state_dict()
         ck = dict(model=_unwrap(self.learn.model).state_dict(), scheduler=self.sched.state(),
@@ -317,8 +339,8 @@ class Preempted(Exception):
 
 class StopOnSignal(Callback):
     "Stop the fit at the end of the epoch in which `signum` arrived, after `Checkpointer` has saved it; all processes stop together."
-    order = 90                                 # after RunLogger and Checkpointer
-    def __init__(self, signum:int=signal.SIGTERM): self.signum, self.received, self.stopped = signum, threading.Event(), False
+    order = 75                                 # decides before Checkpointer, which saves a stopping epoch whatever its interval
+    def __init__(self, signum:int=signal.SIGTERM): self.signum, self.received, self.stopped, self.stopped_epoch = signum, threading.Event(), False, None
     @contextmanager
     def handling(self):
         "Catch `signum` for the duration of the block (in the main thread only), then restore the previous handler."
@@ -329,7 +351,9 @@ class StopOnSignal(Callback):
     def after_epoch(self):
         got = torch.tensor([float(self.received.is_set())], device=next(self.learn.model.parameters()).device)
         if _rank_world()[1] > 1: dist.all_reduce(got, op=dist.ReduceOp.MAX)   # one process signalled: all stop here
-        if got.item() and self.epoch + 1 < self.n_epoch: self.stopped = True; raise CancelFitException()
+        if got.item() and self.epoch + 1 < self.n_epoch: self.stopped, self.stopped_epoch = True, self.epoch
+    def before_epoch(self):
+        if self.stopped: raise CancelFitException()   # after the stopping epoch has been logged and saved
 
 class RunLocked(FileExistsError):
     "Another live run holds the run directory."
@@ -406,12 +430,17 @@ def cpu_bf16()->bool:
     except (OSError, StopIteration): return False
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
-class CPUBFloat16(Callback):
-    "Train on the CPU in bfloat16 autocast with channels-last images and weights; float32 predictions, loss and weights."
+class ChannelsLast(Callback):
+    "Train with images and weights in channels-last memory order (faster convolutions on tensor cores and bfloat16 CPUs); the usual order after the fit."
     order = 10                                  # after ContrastiveCallback has built the batch
     def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+    def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
+
+class CPUBFloat16(ChannelsLast):
+    "Train on the CPU in bfloat16 autocast with channels-last images and weights; float32 predictions, loss and weights."
     def before_batch(self):
-        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+        super().before_batch()
         self.autocast = torch.autocast('cpu', dtype=torch.bfloat16)
         self.autocast.__enter__()
     def after_pred(self): self.learn.pred = self.pred.float()
@@ -419,7 +448,6 @@ class CPUBFloat16(Callback):
     def after_batch(self): self._exit()          # also when the batch was cancelled before the loss
     def _exit(self):
         if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
-    def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
 
 # %% ../nbs/07_train.ipynb #199d5970
 def contrastive_learner(dls,                 # `pair_dls` DataLoaders
@@ -432,19 +460,28 @@ def contrastive_learner(dls,                 # `pair_dls` DataLoaders
     torch.manual_seed(cfg['seed'])
     model = create_model(**cfg['model'])
     peak = scaled_lr(cfg['base_lr'], cfg['bs'], cfg['lr_scaling'])
-    sched = WarmupCosine(peak, cfg['warmup_epochs'], cfg['epochs'], start_step)
+    sched = WarmupCosine(peak, cfg['warmup_epochs'], cfg['epochs'], start_step, cfg.get('steps'))
     if cfg.get('optimizer', 'lars') == 'lars': opt_func = partial(LARS, mom=cfg['momentum'], wd=cfg['weight_decay'], trust_coeff=cfg['trust_coeff'])
     else: opt_func = partial(Adam, mom=cfg['momentum'], sqr_mom=0.999, eps=1e-8, wd=cfg['weight_decay'], decouple_wd=True)
     learn = Learner(dls, model, loss_func=PairLoss(cfg['temperature']), opt_func=opt_func, lr=peak, wd=cfg['weight_decay'],
                     wd_bn_bias=False, train_bn=True, cbs=[ContrastiveCallback(), sched, EpochSeeds(cfg['seed'], epoch_offset)] + list(cbs or []))
     learn.sched = sched
-    if cfg.get('mixed_precision') and dls.device.type == 'cuda': learn.to_fp16()
-    elif cfg.get('mixed_precision') and dls.device.type == 'cpu' and cpu_bf16(): learn.add_cb(CPUBFloat16())
+    cuda = dls.device.type == 'cuda'
+    if cfg.get('cudnn_benchmark') and cuda: torch.backends.cudnn.benchmark = True
+    if cfg.get('mixed_precision') and cuda: learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
+    if cfg.get('mixed_precision') and not cuda and dls.device.type == 'cpu' and cpu_bf16(): learn.add_cb(CPUBFloat16())
+    elif cfg.get('channels_last'): learn.add_cb(ChannelsLast())
     return learn
 
 # %% ../nbs/07_train.ipynb #1bb44c2c
 def _load(path, device='cpu'):
     return torch.load(path, map_location=device, weights_only=True)
+
+def _read_resized(views, idx:np.ndarray, size:int, bs:int=256)->torch.Tensor:
+    "Images `idx` of `views` (array or `PreparedViews`) at `size`, (n,1,size,size), read and resized in batches."
+    out = torch.empty(len(idx), 1, size, size)
+    for s in range(0, len(idx), bs): out[s:s + bs, 0] = torch.from_numpy(resize_views(views[idx[s:s + bs]], size))
+    return out
 
 def _resume_config(out:Path, mode, temperature, seed, epochs, overrides)->dict:
     if not (out/'config.json').exists(): raise FileNotFoundError(f"{out}: no config.json to resume from (start the run without resume)")
@@ -469,6 +506,8 @@ def train(data,                   # prepared file (path) or `PreparedData`
           cbs=None,               # extra fastai callbacks
           progress:bool=True,     # show progress bars and the epoch table
           device=None,            # device (default: this process's GPU, else the CPU)
+          cache:bool=False,       # hold the views in memory at the training size instead of reading every batch from the file
+          num_workers:int=0,      # DataLoader worker processes reading batches ahead
           **overrides,            # any config key (bs, size, encoder, base_lr, warmup_epochs, valid_pct, ...)
          )->Path:                 # the run directory
     "Train a contrastive model on a prepared file; resumable, single- or multi-process (torchrun); SIGTERM saves and stops (`Preempted`)."
@@ -490,23 +529,24 @@ def train(data,                   # prepared file (path) or `PreparedData`
             cfg.update(data=str(getattr(data, 'source', data)), world_size=ws)
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
-        prep = data if isinstance(data, PreparedData) else load_prepared(data)
+        prep = data if isinstance(data, PreparedData) else load_prepared(data, lazy=True)     # views read per batch (or cached below)
         ck = _load(out/'checkpoint.pth') if resume and (out/'checkpoint.pth').exists() else None     # on the CPU: RNG states are CPU tensors
         start = ck['epoch'] + 1 if ck else 0
+        dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'], device=device,
+                       cache=cache, num_workers=num_workers, epoch_steps=cfg.get('epoch_steps'), rank=rank, world=ws, **cfg['aug'])
+        if cfg.get('steps') and not resume: cfg['epochs'] = math.ceil(cfg['steps'] / len(dls.train))   # the epochs the steps take
         if rank == 0 and not resume:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_write(out/'config.json') as tmp: Path(tmp).write_text(json.dumps(cfg, indent=1))
-        dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'],
-                       device=device, **cfg['aug'])
         probe_imgs = probe_labels = partners = None
         if cfg['probe_every']:          # the Overlap on the Polar view (with labels); the pretext task's accuracy, Polar -> Cartesian
             idx = np.sort(np.random.default_rng(cfg['seed']).permutation(len(prep))[:cfg['probe_max']])
-            probe_imgs = torch.from_numpy(resize_views(prep.polar[idx], cfg['size']))[:, None]
+            probe_imgs = _read_resized(prep.polar, idx, cfg['size'])
             if prep.labels is not None: probe_labels = torch.from_numpy(prep.labels[idx])
-            if len(set(mode_views(cfg['mode']))) == 2: partners = torch.from_numpy(resize_views(prep.cartesian[idx], cfg['size']))[:, None]
+            if len(set(mode_views(cfg['mode']))) == 2: partners = _read_resized(prep.cartesian, idx, cfg['size'])
         learn = contrastive_learner(dls, cfg, start_step=ck['scheduler']['step'] if ck else 0, epoch_offset=start, cbs=cbs)
-        learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every'], partners),
-                       Checkpointer(out/'checkpoint.pth', learn.sched, cfg, start, ck['scaler'] if ck else None)])
+        learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every'], partners, cfg.get('probe_minutes')),
+                       Checkpointer(out/'checkpoint.pth', learn.sched, cfg, start, ck['scaler'] if ck else None, cfg.get('checkpoint_minutes'))])
         if ck:
             learn.model.load_state_dict(ck['model'])
             learn.create_opt()
@@ -521,7 +561,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
                 if progress and rank == 0: learn.fit(cfg['epochs'] - start)
                 else:
                     with learn.no_bar(), learn.no_logging(): learn.fit(cfg['epochs'] - start)
-        if stop.stopped: raise Preempted(f"{out}: stopped by {signal.Signals(stop.signum).name} after epoch {start + learn.epoch}, which is saved in "
+        if stop.stopped: raise Preempted(f"{out}: stopped by {signal.Signals(stop.signum).name} after epoch {start + stop.stopped_epoch}, which is saved in "
                                          f"checkpoint.pth; run again with resume=True (--resume) to continue")
         _check_in_sync(learn.model)
         if rank == 0:
@@ -565,13 +605,23 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                warmup_epochs:float=None,  # warm-up epochs
                valid_pct:float=None,      # fraction of images held out for the validation loss
                probe_every:int=None,      # epochs between online probes (0: never)
+               steps:int=None,            # training steps in all, instead of --epochs
+               epoch_steps:int=None,      # steps per epoch (default: one pass over the images)
+               checkpoint_minutes:float=None, # checkpoint at most this often (default: every epoch)
+               probe_minutes:float=None,  # probe at most this often (default: every --probe-every epochs)
+               channels_last:store_true=False, # channels-last memory order
+               cudnn_benchmark:store_true=False, # cuDNN picks the fastest algorithms (GPU)
+               cache:store_true=False,    # hold the views in memory at the training size (faster for small data)
+               workers:int=0,             # DataLoader worker processes reading batches ahead
                device:str=None,           # device, e.g. cpu or cuda:0 (default: this process's GPU, else the CPU)
                no_progress:store_true=False, # no progress bars
               ):
     "Train a contrastive projection-learning model on a prepared file."
     try: run = train(data, mode, out, config, epochs=epochs, temperature=temperature, resume=resume, seed=seed,
                      progress=not no_progress, device=device, bs=bs, size=size, encoder=encoder, embed_layer=embed_layer,
-                     base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every)
+                     base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every, steps=steps,
+                     epoch_steps=epoch_steps, checkpoint_minutes=checkpoint_minutes, probe_minutes=probe_minutes,
+                     channels_last=channels_last or None, cudnn_benchmark=cudnn_benchmark or None, cache=cache, num_workers=workers)
     except Preempted as e:              # SIGTERM: checkpoint saved; exit 143 (128 + SIGTERM) as a terminated process does
         print('stopped:', e, file=sys.stderr)
         raise SystemExit(143) from None
