@@ -7,7 +7,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/embed.html.md"""
 # %% ../nbs/08_embed.ipynb #31f3f046
 from __future__ import annotations
 import json, os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
@@ -16,15 +16,15 @@ from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
-from .train import load_run
+from .train import load_run, _init_distributed
 from .projection import prepared_entries
-from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device
+from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device, build_index, EmbeddingIndex
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
 # %% auto #0
-__all__ = ['VIEWS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
-           'read_embeddings', 'cplr_embed', 'METRICS', 'check_embeddings', 'metric_features', 'default_block_size',
-           'knn_blocks', 'knn', 'knn_faiss']
+__all__ = ['GATHERS', 'VIEWS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
+           'read_embeddings', 'cplr_embed', 'cplr_index', 'METRICS', 'check_embeddings', 'metric_features',
+           'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']
 
 # %% ../nbs/08_embed.ipynb #cb45ce0d
 def default_device(device='auto', # 'auto' or None: this rank's GPU when there is one, else the CPU; or 'cpu', 'cuda', 'cuda:N', a `torch.device`
@@ -51,28 +51,37 @@ def _dist_info():
     return 0, 1
 
 # %% ../nbs/08_embed.ipynb #55667ae2
-def _gather_rows(local:Tensor, n:int, device)->Tensor:
-    "Concatenate the per-rank slices `local` (in rank order) into the full (n,D) array on every rank."
+def _gather_rows(local:Tensor, # this rank's rows (`shard_range`)
+                 n:int,        # number of rows over all ranks
+                 to:str='all', # 'all': the (n,D) array on every rank; 'rank0': on rank 0 only, None on the others
+                )->Tensor|None:
+    "Concatenate the per-rank slices `local` (in rank order) into the full (n,D) array, on every rank or on rank 0."
     rank, world = _dist_info()
     if world == 1: return local
     per = -(-n // world)
-    dev = device if tdist.get_backend() == 'nccl' else torch.device('cpu')
+    dev = torch.device('cuda', torch.cuda.current_device()) if tdist.get_backend() == 'nccl' else torch.device('cpu')
     buf = torch.zeros(per, local.shape[1], dtype=local.dtype, device=dev)
     buf[:len(local)] = local.to(dev)
-    parts = [torch.empty_like(buf) for _ in range(world)]
-    tdist.all_gather(parts, buf)
+    parts = [torch.empty_like(buf) for _ in range(world)] if to == 'all' or rank == 0 else None
+    if to == 'all': tdist.all_gather(parts, buf)
+    else: tdist.gather(buf, parts, dst=0)
+    if parts is None: return None
     return torch.cat([p[:b - a] for p, (a, b) in zip(parts, [shard_range(n, r, world) for r in range(world)])]).cpu()
 
 # %% ../nbs/08_embed.ipynb #30b37ea8
+GATHERS = ('all', 'rank0', 'none')
+
 def embed_model(model:nn.Module,    # anything with `.embed(x) -> (B,D)`
                 images,             # (N,H,W) or (N,1,H,W): numpy array, h5py dataset, `LazyImages`: anything sliceable
                 size:int|None=None, # network input size (resize to it), None: as stored
                 bs:int=256,         # images per batch
                 device='auto',      # 'auto' (this rank's GPU if there is one), 'cpu', 'cuda', 'cuda:N'
                 progress:bool=False,# show a progress bar
-               )->np.ndarray:       # (N,D) float32 embeddings, on every rank
+                gather:str='all',   # several processes: 'all' (every rank gets all N rows), 'rank0' (rank 0 does, the others None), 'none' (each its own)
+               )->np.ndarray|None:  # (N,D) float32 embeddings; with gather='none' this rank's rows `shard_range(N, rank, world)`
     "Embed `images` in batches with `model.embed`, in eval mode, without augmentation; sharded over ranks when distributed."
     if not hasattr(model, 'embed'): raise TypeError(f"{type(model).__name__} has no `embed` method")
+    if gather not in GATHERS: raise ValueError(f"gather must be one of {GATHERS}, got {gather!r}")
     n, dev = len(images), default_device(device)
     rank, world = _dist_info()
     lo, hi = shard_range(n, rank, world)
@@ -88,9 +97,12 @@ def embed_model(model:nn.Module,    # anything with `.embed(x) -> (B,D)`
         with torch.inference_mode():
             starts = range(lo, hi, bs)
             out = [_batch(s, min(s + bs, hi)) for s in (progress_bar(starts, leave=False) if progress else starts)]
-            if not out: out = [_batch(0, min(1, n))[:0]]   # an empty slice still needs the width D to gather
+            if not out: out = [_batch(0, min(1, n))[:0]]   # an empty slice still needs the width D
     finally: model.train(was_training)
-    return _gather_rows(torch.cat(out), n, dev).numpy()
+    local = torch.cat(out)
+    if gather == 'none': return local.numpy()
+    full = _gather_rows(local, n, to=gather)
+    return None if full is None else full.numpy()
 
 # %% ../nbs/08_embed.ipynb #118e3870
 VIEWS = ('polar', 'cartesian')
@@ -116,16 +128,24 @@ def embed_run(run_dir:str|Path,    # run directory written by `cplr_nb.train.tra
               bs:int=256,          # images per batch
               device='auto',       # 'auto' (this rank's GPU if there is one), 'cpu', 'cuda', 'cuda:N'
               progress:bool=False, # show a progress bar
-             )->np.ndarray:        # (N,D) float32 embeddings
+              gather:str='all',    # several processes: 'all', 'rank0' or 'none' (`embed_model`)
+             )->np.ndarray|None:   # (N,D) float32 embeddings (see `embed_model` for `gather`)
     "Embed `view` of `prepared` with the trained network of `run_dir`, at its training size, without augmentation."
     dev = default_device(device)
     model, config = load_run(run_dir, device=str(dev))
     with open_view(prepared, view) as images:
-        return embed_model(model, images, size=config.get('size'), bs=bs, device=dev, progress=progress)
+        return embed_model(model, images, size=config.get('size'), bs=bs, device=dev, progress=progress, gather=gather)
 
 # %% ../nbs/08_embed.ipynb #483ca367
+def _embedding_parts(emb)->list:
+    "`emb` as a list of (n_i,D) float32 parts: one array, or the arrays / h5py datasets of a list (see `write_embeddings`)."
+    if isinstance(emb, (list, tuple)) and emb and all(len(getattr(p, 'shape', ())) == 2 for p in emb):
+        parts = [p if isinstance(p, h5py.Dataset) else np.asarray(p, np.float32) for p in emb]
+    else: parts = [np.asarray(emb, dtype=np.float32)]
+    return parts
+
 def write_embeddings(path:str|Path,        # output HDF5 file
-                     emb:np.ndarray,       # (N,D) embeddings
+                     emb,                  # (N,D) embeddings, or a list of (n_i,D) parts (arrays, h5py datasets) stored one after another
                      labels:np.ndarray|None, # (N,11) labels in `LABEL_NAMES` order, or None
                      method:str,           # e.g. 'cplr', 'clr', 'pca', 'vae'
                      mode:str='',          # pair mode of a contrastive run ('polcart', ...)
@@ -133,17 +153,21 @@ def write_embeddings(path:str|Path,        # output HDF5 file
                      run:str='',           # run directory or other provenance
                      extra:dict|None=None, # name -> (N,...) array, e.g. {'mu': ..., 'logvar': ...}, or a list of N strings
                     )->Path:
-    "Write an embeddings file (DESIGN.md format), atomically."
-    emb = np.asarray(emb, dtype=np.float32)
-    if emb.ndim != 2: raise ValueError(f"{path}: embeddings must be (N,D), got shape {emb.shape}")
-    n = len(emb)
+    "Write an embeddings file (DESIGN.md format), atomically; parts are copied a block of rows at a time."
+    parts = _embedding_parts(emb)
+    if any(p.ndim != 2 for p in parts): raise ValueError(f"{path}: embeddings must be (N,D), got shape {parts[0].shape}")
+    if len({p.shape[1] for p in parts}) > 1: raise ValueError(f"{path}: embedding parts of different widths {[p.shape[1] for p in parts]}")
+    n, d = sum(len(p) for p in parts), parts[0].shape[1]
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (n, len(LABEL_NAMES)): raise ValueError(f"{path}: labels have shape {labels.shape}, expected ({n},{len(LABEL_NAMES)})")
     for k, v in (extra or {}).items():
         if len(v) != n: raise ValueError(f"{path}: extra '{k}' has {len(v)} rows for {n} embeddings")
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
-        f['embeddings'] = emb
+        ds, start, rows = f.create_dataset('embeddings', (n, d), np.float32), 0, max(1, 2**24 // max(d, 1))   # 64 MB blocks
+        for p in parts:
+            for a in range(0, len(p), rows): ds[start + a:start + min(a + rows, len(p))] = np.asarray(p[a:a + rows], np.float32)
+            start += len(p)
         if labels is not None: f['labels'] = labels.astype(np.uint8); f.attrs['label_names'] = LABEL_NAMES
         for k, v in (extra or {}).items():
             f[k] = np.array(v, dtype=h5py.string_dtype()) if isinstance(v, (list, tuple)) and v and isinstance(v[0], str) else np.asarray(v)
@@ -171,6 +195,28 @@ def _run_config(run_dir):
     p = Path(run_dir)/'config.json'
     return json.loads(p.read_text()) if p.exists() else {}
 
+def _part_path(out:Path, rank:int, world:int)->Path: return out.with_name(f".{out.name}.part{rank}-of-{world}.h5")
+
+def _write_part(out:Path, emb:np.ndarray, n:int)->Path:
+    "This rank's rows of the embeddings, in a part file beside `out`, with the rows it covers."
+    rank, world = _dist_info()
+    lo, hi = shard_range(n, rank, world)
+    with atomic_write(_part_path(out, rank, world)) as tmp, h5py.File(tmp, 'w') as f:
+        f['embeddings'] = emb; f.attrs.update(start=lo, stop=hi, n=n)
+    return _part_path(out, rank, world)
+
+def _open_parts(stack:ExitStack, out:Path, n:int, world:int)->list:
+    "The `embeddings` datasets of the `world` part files of `out`, checked to cover rows 0..n in order."
+    dsets = []
+    for r in range(world):
+        f = stack.enter_context(_open_h5(_part_path(out, r, world)))
+        lo, hi = shard_range(n, r, world)
+        if (f.attrs.get('start'), f.attrs.get('stop'), f.attrs.get('n'), len(f['embeddings'])) != (lo, hi, n, hi - lo):
+            raise DataError(f"{_part_path(out, r, world)}: rows {f.attrs.get('start')}..{f.attrs.get('stop')} of "
+                            f"{f.attrs.get('n')}, expected rows {lo}..{hi} of {n}")
+        dsets.append(f['embeddings'])
+    return dsets
+
 @cli_tool
 def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
                data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': True, 'required': True}],
@@ -179,14 +225,49 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
                bs:int=256,            # images per batch
                device:str='auto',     # auto (this rank's GPU if there is one), cpu, cuda or cuda:N
               ):
-    "Embed a prepared file with a trained run and write the embeddings file."
-    emb = embed_run(run, data, view=view, bs=bs, device=device, progress=True)
-    if _dist_info()[0] != 0: return
-    with _open_h5(data) as f:
-        labels = f['labels'][()] if 'labels' in f else None
-        entries = prepared_entries(f, len(emb))
-    mode = _run_config(run).get('mode', '')
-    method = 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
-    write_embeddings(out, emb, labels, method, mode=mode, metric='cosine', run=str(run),
-                     extra={'entries': entries} if len(entries) == len(emb) else None)
-    print(f"{out}: {emb.shape[0]} embeddings of dimension {emb.shape[1]} ({method} {mode}, view {view})")
+    "Embed a prepared file with a trained run and write the embeddings file; under torchrun each process embeds its share."
+    created = _init_distributed()                  # torchrun's environment: join its process group
+    out, parts = Path(out), []
+    try:
+        rank, world = _dist_info()
+        with open_view(data, view) as images: n = len(images)
+        emb = embed_run(run, data, view=view, bs=bs, device=device, progress=rank == 0, gather='none')
+        if world > 1:
+            parts = [_part_path(out, r, world) for r in range(world)]
+            _write_part(out, emb, n)
+            tdist.barrier()                        # every part written
+            if rank != 0: parts = []; return
+        with _open_h5(data) as f:
+            labels = f['labels'][()] if 'labels' in f else None
+            entries = prepared_entries(f, n)
+        mode = _run_config(run).get('mode', '')
+        method = 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
+        with ExitStack() as stack:
+            rows = _open_parts(stack, out, n, world) if world > 1 else emb
+            write_embeddings(out, rows, labels, method, mode=mode, metric='cosine', run=str(run),
+                             extra={'entries': entries} if len(entries) == n else None)
+        print(f"{out}: {n} embeddings of dimension {emb.shape[1]} ({method} {mode}, view {view}"
+              f"{f', {world} processes' if world > 1 else ''})")
+    finally:
+        for p in parts: p.unlink(missing_ok=True)   # rank 0, once the parts are in the file (or on error)
+        if created: tdist.destroy_process_group()
+
+# %% ../nbs/08_embed.ipynb #9860bb80
+@cli_tool
+def cplr_index(emb:Annotated[str, "embeddings file (cplr-embed, write_embeddings)", {'opt': True, 'required': True}],
+               out:Annotated[str, "index file to write (faiss format; the sidecar goes to OUT.json)", {'opt': True, 'required': True}],
+               metric:str=None,    # cosine, euclidean, correlation or w2 (default: the metric the file names)
+               kind:str='auto',    # auto (flat below 50 000 embeddings, else ivf), flat, ivf or hnsw
+               nlist:int=None,     # ivf clusters (default 4·√N)
+               nprobe:int=None,    # ivf lists visited or hnsw efSearch (default: tuned to reach --recall)
+               recall:float=0.95,  # recall@k the tuned nprobe reaches against the exact search
+               k:int=13,           # neighbours the tuning is for
+               device:str='auto',  # auto (a GPU when faiss has GPU support), cpu, cuda or cuda:N
+              ):
+    "Build a faiss index of an embeddings file and save it with its JSON sidecar."
+    d = read_embeddings(emb)
+    index = build_index(d['embeddings'], metric or d['metric'] or 'cosine', kind, nlist=nlist, nprobe=nprobe,
+                        recall=recall, k=k, device=device)
+    index.save(out)
+    tuned = '' if index.recall is None else f", recall@{index.k} {index.recall:.3f} on 1000 of them"
+    print(f"{out}: {index!r}{tuned}")

@@ -6,17 +6,18 @@ Docs: https://cplr-nb.github.io/cplr_nb/neighbours.html.md"""
 
 # %% ../nbs/06a_neighbours.ipynb #bead9ca2
 from __future__ import annotations
-import math, warnings
+import json, math, warnings
+from pathlib import Path
 from functools import lru_cache
 import numpy as np, torch
 import torch.nn.functional as F
 from torch import Tensor
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write
 
 # %% auto #0
-__all__ = ['METRICS', 'check_embeddings', 'metric_features', 'resolve_device', 'default_block_size', 'knn_blocks', 'knn',
-           'knn_faiss', 'pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average',
-           'overlap_from_neighbours']
+__all__ = ['METRICS', 'INDEX_KINDS', 'check_embeddings', 'metric_features', 'resolve_device', 'default_block_size', 'knn_blocks',
+           'knn', 'faiss_device', 'EmbeddingIndex', 'build_index', 'knn_faiss', 'pair_overlap', 'neighbours_k',
+           'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']
 
 # %% ../nbs/06a_neighbours.ipynb #ff1db400
 METRICS = ('cosine', 'euclidean', 'correlation', 'w2')
@@ -35,6 +36,7 @@ def check_embeddings(emb,               # (N,D) array or tensor
 def metric_features(emb:np.ndarray,      # (N,D) embeddings (for 'w2': concat[mu, logvar], D even)
                     metric:str='cosine', # one of `METRICS`
                     dtype=torch.float32, # precision of the features and products
+                    center=None,         # 'euclidean'/'w2': the point subtracted (default: the mean of `emb`; an index passes its own)
                    )->tuple:             # (z (N,D') tensor, c (N,) tensor or None)
     "Features `z` and offsets `c` such that the nearest neighbour of `i` maximises `z_i·z_j − c_j` (|z_i·z_j| for correlation)."
     if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -46,7 +48,7 @@ def metric_features(emb:np.ndarray,      # (N,D) embeddings (for 'w2': concat[mu
     if metric in ('cosine', 'correlation'):
         if metric == 'correlation': x = x - x.mean(1, keepdim=True)
         return F.normalize(x, dim=1), None    # zero rows stay zero: similarity 0 to everything
-    z = x - x.mean(0)
+    z = x - (x.mean(0) if center is None else torch.as_tensor(center, dtype=dtype))
     return z, 0.5 * (z * z).sum(1)
 
 # %% ../nbs/06a_neighbours.ipynb #4e838980
@@ -152,12 +154,12 @@ def knn(emb:np.ndarray,           # (N,D) embeddings
         metric:str='cosine',      # 'cosine', 'euclidean', 'correlation' (1-|corr|) or 'w2' (emb = concat[mu, logvar])
         exclude_self:bool=True,   # leave each image out of its own neighbours
         block_size:int|None=None, # query rows per block (default: about 256 MB per block)
-        index:str='exact',        # 'exact' (blocked search) or 'faiss' (approximate, optional package, on the CPU)
-        device='auto',            # where the exact search runs: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N'
-        **kwargs,                 # passed to `knn_blocks` (select, sort, dtype) or `knn_faiss` (nlist, nprobe)
+        index:str='exact',        # 'exact' (blocked search) or 'faiss' (`knn_faiss`: a faiss index, optional package)
+        device='auto',            # where the search runs: 'auto' (GPU if there is one), 'cpu', 'cuda', 'cuda:N'
+        **kwargs,                 # passed to `knn_blocks` (select, sort, dtype) or `knn_faiss` (kind, nlist, nprobe)
        )->tuple:                  # (idx (N,k) int64, dist (N,k) float32), nearest first
     "The k nearest neighbours of every embedding and their distances."
-    if index == 'faiss': return knn_faiss(emb, k, metric, exclude_self, **kwargs)
+    if index == 'faiss': return knn_faiss(emb, k, metric, exclude_self, device=device, **kwargs)
     if index != 'exact': raise ValueError(f"index must be 'exact' or 'faiss', got {index!r}")
     n = len(emb)
     idx, dist = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
@@ -165,43 +167,226 @@ def knn(emb:np.ndarray,           # (N,D) embeddings
     return idx, dist
 
 # %% ../nbs/06a_neighbours.ipynb #11527c12
+INDEX_KINDS = ('auto', 'flat', 'ivf', 'hnsw')
+_SIDECAR_FORMAT = 'cplr_nb.EmbeddingIndex/1'
+
+def _import_faiss():
+    try: import faiss
+    except ImportError: raise ImportError("a faiss index (`build_index`, knn(index='faiss')) needs the optional package faiss: "
+                                         "`pip install faiss-cpu` (or faiss-gpu); knn(index='exact') needs nothing extra") from None
+    return faiss
+
+def faiss_device(device='auto', # 'auto' (GPU 0 when faiss has GPU support and sees a GPU, else the CPU), 'cpu', 'cuda', 'cuda:N'
+                )->torch.device: # where the faiss index will live
+    "Like `resolve_device`, but for faiss: 'auto' falls back to the CPU when faiss has no GPU, 'cuda' then is an error."
+    faiss = _import_faiss()
+    gpus = faiss.get_num_gpus() if hasattr(faiss, 'get_num_gpus') else 0
+    if device is None or device == 'auto': return torch.device('cuda', 0) if gpus else torch.device('cpu')
+    if str(device).startswith('cuda') and not gpus:
+        raise ValueError(f"device {str(device)!r}: this faiss has no GPU support or sees no GPU (faiss-cpu?); "
+                         "install faiss-gpu, or use device='cpu' or 'auto'")
+    return resolve_device(device)
+
+def _index_features(emb, metric:str, center=None)->tuple:
+    "float32 features of `metric_features` for faiss, and the centre subtracted for 'euclidean'/'w2' (the database mean)."
+    if metric in ('euclidean', 'w2'):
+        z, _ = metric_features(emb, metric, center=0. if center is None else center)
+        if center is None: center = z.mean(0); z = z - center
+        center = np.asarray(center, np.float32)
+    else: z, _ = metric_features(emb, metric)
+    return np.ascontiguousarray(z.numpy(), dtype=np.float32), center
+
+def _search_scores(search, z:np.ndarray, k:int, metric:str)->tuple:
+    "faiss scores and ids of the k best; for 'correlation' the larger |s| of the searches with `z` and `−z`."
+    s, i = search(z, k)
+    if metric == 'correlation':                 # |corr|: also the most anti-correlated
+        s2, i2 = search(-z, k)
+        s, i = np.concatenate([s, s2], 1), np.concatenate([i, i2], 1)
+        order = np.argsort(-s, 1, kind='stable')[:, :k]
+        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+    return s, i
+
+def _scores_to_distances(s:np.ndarray, i:np.ndarray, metric:str)->np.ndarray:
+    "The distances of `knn` from faiss scores (inner product or squared L2); inf where nothing was found (id −1)."
+    d = 1 - s if metric in ('cosine', 'correlation') else np.maximum(s, 0)
+    if metric == 'euclidean': d = np.sqrt(d)
+    return np.where(i < 0, np.inf, d).astype(np.float32)
+
+def _drop_self(i:np.ndarray, d:np.ndarray, rows:np.ndarray, k:int)->tuple:
+    "The first k columns that are not the row's own index (where it was not found, the last column goes)."
+    order = np.argsort(i == rows[:, None], 1, kind='stable')[:, :k]
+    return np.take_along_axis(i, order, 1), np.take_along_axis(d, order, 1)
+
+# %% ../nbs/06a_neighbours.ipynb #700812a8
+class EmbeddingIndex:
+    "A faiss index of N embeddings, searched with the metrics and distances of `knn`; `save` and `load` keep it."
+    def __init__(self, index, metric:str, kind:str, n:int, d:int, nprobe:int|None=None, center=None,
+                 recall:float|None=None, k:int|None=None, device=torch.device('cpu'), resources=None):
+        self.index, self.metric, self.kind, self.n, self.d = index, metric, kind, n, d
+        self.nprobe, self.center, self.recall, self.k = nprobe, center, recall, k   # search breadth; its measured recall@k
+        self.device, self._resources = device, resources                            # GPU resources live as long as the index
+
+    def __len__(self): return self.n
+    def __repr__(self):
+        p = '' if self.nprobe is None else f", {'efSearch' if self.kind == 'hnsw' else 'nprobe'}={self.nprobe}"
+        return f"EmbeddingIndex({self.kind}, {self.metric}, {self.n}×{self.d}{p}, {self.device})"
+
+    def _set_breadth(self, p:int):
+        "Lists visited (ivf) or candidate-list size (hnsw) of the next searches."
+        if self.kind == 'ivf':
+            if self.device.type == 'cuda': _import_faiss().GpuParameterSpace().set_index_parameter(self.index, 'nprobe', p)
+            else: self.index.nprobe = p
+        elif self.kind == 'hnsw': self.index.hnsw.efSearch = p
+
+    def search(self, queries,              # (M,D) embeddings in the space of the indexed ones (raw, as given to `build_index`)
+               k:int,                      # neighbours per query
+               nprobe:int|None=None,       # ivf: lists visited; hnsw: efSearch (default: the index's own); flat: unused
+              )->tuple:                    # (idx (M,k) int64, dist (M,k) float32), nearest first; −1 and inf where too few were found
+        "The k nearest indexed embeddings of each query and their `knn` distances."
+        q = check_embeddings(queries, 'queries')
+        if q.shape[1] != self.d: raise ValueError(f"queries have width {q.shape[1]}, the index holds width {self.d}")
+        if not 1 <= k <= self.n: raise ValueError(f"k={k} neighbours asked of an index of {self.n} embeddings")
+        zq, _ = _index_features(q, self.metric, self.center)
+        p = nprobe or self.nprobe
+        if p is not None: self._set_breadth(max(p, k) if self.kind == 'hnsw' else p)
+        s, i = _search_scores(self.index.search, zq, k, self.metric)
+        return i.astype(np.int64), _scores_to_distances(s, i, self.metric)
+
+    def save(self, path:str|Path, # index file (faiss format); the sidecar goes to `path` + '.json'
+            )->Path:
+        "Write the index (`faiss.write_index`, moved to the CPU first) and its JSON sidecar, each atomically."
+        faiss, path = _import_faiss(), Path(path)
+        cpu = faiss.index_gpu_to_cpu(self.index) if self.device.type == 'cuda' else self.index
+        meta = dict(format=_SIDECAR_FORMAT, metric=self.metric, kind=self.kind, nprobe=self.nprobe, n=self.n, d=self.d,
+                    center=None if self.center is None else [float(x) for x in self.center], recall=self.recall, k=self.k)
+        with atomic_write(path) as tmp: faiss.write_index(cpu, str(tmp))
+        with atomic_write(_sidecar(path)) as tmp: Path(tmp).write_text(json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path:str|Path, # index file written by `save` (its sidecar beside it)
+             device='auto',      # 'auto', 'cpu', 'cuda', 'cuda:N' (`faiss_device`; hnsw stays on the CPU)
+            )->EmbeddingIndex:
+        "Read an index saved by `save`, checking that the index and its sidecar belong together."
+        faiss, path = _import_faiss(), Path(path)
+        side = _sidecar(path)
+        if not path.exists(): raise FileNotFoundError(f"{path}: no such index file")
+        if not side.exists(): raise FileNotFoundError(f"{side}: no such file: the sidecar that `EmbeddingIndex.save` writes beside "
+                                                      f"{path.name} (metric, kind, nprobe, n, d); without it the index cannot be searched")
+        try: meta = json.loads(side.read_text())
+        except ValueError as e: raise DataError(f"{side}: not a JSON sidecar of an embedding index ({e})") from e
+        if not isinstance(meta, dict) or meta.get('format') != _SIDECAR_FORMAT:
+            raise DataError(f"{side}: not a sidecar of `EmbeddingIndex.save` (format {_SIDECAR_FORMAT!r} expected)")
+        missing = [f for f in ('metric', 'kind', 'nprobe', 'n', 'd') if f not in meta]
+        if missing: raise DataError(f"{side}: missing {', '.join(missing)}")
+        if meta['metric'] not in METRICS or meta['kind'] not in INDEX_KINDS[1:]:
+            raise DataError(f"{side}: metric {meta['metric']!r} / kind {meta['kind']!r} not one of {METRICS} / {INDEX_KINDS[1:]}")
+        try: index = faiss.read_index(str(path))
+        except RuntimeError as e: raise DataError(f"{path}: not a faiss index file ({str(e).splitlines()[0]})") from e
+        ip = meta['metric'] in ('cosine', 'correlation')
+        found = dict(n=index.ntotal, d=index.d, kind=_kind_of(faiss, index),
+                     metric='inner product' if index.metric_type == faiss.METRIC_INNER_PRODUCT else 'L2')
+        want = dict(n=meta['n'], d=meta['d'], kind=meta['kind'], metric='inner product' if ip else 'L2')
+        bad = [f"{f} {found[f]} (sidecar: {want[f]})" for f in want if found[f] != want[f]]
+        if bad: raise DataError(f"{path}: does not match its sidecar {side.name}: {'; '.join(bad)}")
+        center = None if meta.get('center') is None else np.asarray(meta['center'], np.float32)
+        if center is not None and center.shape != (meta['d'],): raise DataError(f"{side}: centre of width {center.size}, expected {meta['d']}")
+        return _place(faiss, index, meta['metric'], meta['kind'], meta['n'], meta['d'], meta['nprobe'], center,
+                      meta.get('recall'), meta.get('k'), device)
+
+def _sidecar(path:Path)->Path: return path.with_name(path.name + '.json')
+
+def _kind_of(faiss, index)->str:
+    return ('ivf' if isinstance(index, faiss.IndexIVF) else 'hnsw' if isinstance(index, faiss.IndexHNSW)
+            else 'flat' if isinstance(index, faiss.IndexFlat) else type(index).__name__)
+
+def _place(faiss, index, metric, kind, n, d, nprobe, center, recall, k, device)->EmbeddingIndex:
+    "An `EmbeddingIndex` of the CPU faiss `index`, copied to the GPU when `device` resolves to one."
+    dev = torch.device('cpu') if kind == 'hnsw' and device in (None, 'auto') else faiss_device(device)
+    if kind == 'hnsw' and dev.type == 'cuda': raise ValueError("kind 'hnsw' runs on the CPU only; use 'flat' or 'ivf' on a GPU")
+    res = None
+    if dev.type == 'cuda':
+        res = faiss.StandardGpuResources()
+        index = faiss.index_cpu_to_gpu(res, dev.index or 0, index)
+    out = EmbeddingIndex(index, metric, kind, n, d, nprobe, center, recall, k, dev, res)
+    if nprobe is not None: out._set_breadth(nprobe)
+    return out
+
+# %% ../nbs/06a_neighbours.ipynb #373323fc
+def _breadths(lo:int, hi:int)->list:
+    "1, 2, 3, 4, 6, 8, 12, 16, 24, … (steps of about √2) from `lo` up to `hi` inclusive."
+    out, v = [], 1
+    while v < hi:
+        if v >= lo: out.append(v)
+        v = v + v // 2 if v >= 2 and (v & (v - 1)) == 0 else (v // 3) * 4 if v >= 3 else v + 1
+    return out + [hi]
+
+def _tune_breadth(ei:EmbeddingIndex, z:np.ndarray, k:int, target:float, seed:int=0, m:int=1000)->tuple:
+    "Smallest nprobe (ivf) or efSearch (hnsw) reaching recall@k ≥ `target` (lower 2σ bound) on m indexed embeddings; (it, recall)."
+    faiss, n = _import_faiss(), len(z)
+    k = min(k, n - 1)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(m, n), replace=False))
+    fm = faiss.METRIC_INNER_PRODUCT if ei.metric in ('cosine', 'correlation') else faiss.METRIC_L2
+    ts, ti = _search_scores(lambda x, kk: faiss.knn(x, z, kk, metric=fm), z[rows], k + 1, ei.metric)
+    truth = _drop_self(ti, ts, rows, k)[0]
+    lo, hi = (1, ei.index.nlist) if ei.kind == 'ivf' else (k + 1, max(k + 1, 4096))
+    for p in _breadths(lo, hi):
+        ei._set_breadth(p)
+        s, i = _search_scores(ei.index.search, z[rows], k + 1, ei.metric)
+        per = np.array([np.isin(f, t).mean() for f, t in zip(_drop_self(i, s, rows, k)[0], truth)])
+        if per.mean() - 2 * per.std() / math.sqrt(len(per)) >= target: break
+    else: warnings.warn(f"{ei.kind} index: recall@{k} {per.mean():.3f} < {target} even at {p}")
+    return p, float(per.mean())
+
+def build_index(emb,                    # (N,D) embeddings (for 'w2': concat[mu, logvar])
+                metric:str='cosine',    # one of `METRICS`, with the distances of `knn`
+                kind:str='auto',        # 'flat' (exact), 'ivf' (inverted file), 'hnsw' (graph, CPU only); 'auto': flat below 50 000, else ivf
+                nlist:int|None=None,    # ivf: clusters (default 4·√N, at most N/39)
+                nprobe:int|None=None,   # ivf: lists visited per query; hnsw: efSearch; None: tuned to reach `recall`
+                recall:float=0.95,      # recall@k the tuned `nprobe` reaches against the exact search, on 1000 indexed embeddings
+                k:int=13,               # neighbours the tuning is for (13: 1 % of the paper's 1260 images)
+                device='auto',          # 'auto' (a GPU when faiss has GPU support), 'cpu', 'cuda', 'cuda:N' (`faiss_device`)
+                seed:int=0,             # of the training sample and the tuning sample
+               )->EmbeddingIndex:
+    "A faiss index of `emb` for `metric`: exact (flat) or approximate (ivf, hnsw) with a search breadth tuned for recall."
+    faiss = _import_faiss()
+    if kind not in INDEX_KINDS: raise ValueError(f"kind must be one of {INDEX_KINDS}, got {kind!r}")
+    z, center = _index_features(emb, metric)
+    n, d = z.shape
+    if n < 2: raise ValueError(f"an index needs at least 2 embeddings, got {n}")
+    if kind == 'auto': kind = 'flat' if n < 50_000 else 'ivf'
+    fm = faiss.METRIC_INNER_PRODUCT if metric in ('cosine', 'correlation') else faiss.METRIC_L2
+    if kind == 'flat': index = faiss.IndexFlat(d, fm)
+    elif kind == 'hnsw': index = faiss.IndexHNSWFlat(d, 32, fm); index.hnsw.efConstruction = 64
+    else:
+        nlist = max(1, min(int(4 * math.sqrt(n)) if nlist is None else nlist, n // 39))
+        index = faiss.IndexIVFFlat(faiss.IndexFlat(d, fm), d, nlist, fm)
+    ei = _place(faiss, index, metric, kind, n, d, None, center, None, None, device)   # on the GPU before training
+    if kind == 'ivf': ei.index.train(z[np.sort(np.random.default_rng(seed).permutation(n)[:64 * nlist])])
+    ei.index.add(z)
+    if kind != 'flat':
+        if nprobe is None: nprobe, ei.recall = _tune_breadth(ei, z, k, recall, seed)
+        ei.nprobe, ei.k = (min(nprobe, nlist) if kind == 'ivf' else nprobe), k
+        ei._set_breadth(ei.nprobe)
+    return ei
+
+# %% ../nbs/06a_neighbours.ipynb #f38b1d2d
 def knn_faiss(emb:np.ndarray,           # (N,D) embeddings
               k:int,                    # neighbours per image
               metric:str='cosine',      # one of `METRICS`
               exclude_self:bool=True,   # leave each image out of its own neighbours
-              nlist:int|None=None,      # inverted-file clusters (default 4·√N); 0: exact flat index
-              nprobe:int=32,            # clusters visited per query
+              kind:str='auto',          # 'auto', 'flat', 'ivf' or 'hnsw' (`build_index`)
+              nlist:int|None=None,      # ivf clusters (default 4·√N)
+              nprobe:int|None=None,     # ivf lists visited / hnsw efSearch (default: tuned for recall@k ≥ 0.95)
+              device='auto',            # 'auto' (a GPU when faiss has GPU support), 'cpu', 'cuda', 'cuda:N'
              )->tuple:                  # (idx (N,k) int64, dist (N,k) float32); idx −1 where too few were found
-    "Approximate k nearest neighbours with a faiss inverted-file index (optional dependency)."
-    try: import faiss
-    except ImportError: raise ImportError("knn(index='faiss') needs the optional package faiss: `pip install faiss-cpu` "
-                                         "(or faiss-gpu); knn(index='exact') needs nothing extra") from None
-    z, c = metric_features(emb, metric)
-    z = np.ascontiguousarray(z.numpy())
-    n, d = z.shape
-    kk = min(n, k + exclude_self)
-    ip = metric in ('cosine', 'correlation')
-    fm = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
-    nlist = int(4 * math.sqrt(n)) if nlist is None else nlist
-    nlist = min(nlist, n // 39)
-    if nlist < 2: index = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d), d, nlist, fm)
-        index.train(z[np.random.default_rng(0).permutation(n)[:256 * nlist]])
-        index.nprobe = min(nprobe, nlist)
-    index.add(z)
-    s, i = index.search(z, kk)
-    if metric == 'correlation':                 # |corr|: also the most anti-correlated
-        s2, i2 = index.search(-z, kk)
-        s, i = np.concatenate([s, s2], 1), np.concatenate([i, i2], 1)
-        order = np.argsort(-s, 1, kind='stable')[:, :kk]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-    if exclude_self:                            # drop self where found, else the farthest
-        order = np.argsort(i == np.arange(n)[:, None], 1, kind='stable')[:, :k]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-    s, i = s[:, :k], i[:, :k]
-    dist = 1 - s if ip else (np.sqrt(np.maximum(s, 0)) if metric == 'euclidean' else s)
-    return i.astype(np.int64), dist.astype(np.float32)
+    "The k nearest neighbours of every embedding from a faiss index (`build_index`; optional dependency)."
+    emb = check_embeddings(emb)
+    n = len(emb)
+    if not 1 <= k <= n - exclude_self: raise ValueError(f"k={k} neighbours asked for {n} images{' (self excluded)' if exclude_self else ''}")
+    index = build_index(emb, metric, kind, nlist=nlist, nprobe=nprobe, k=k, device=device)
+    idx, dist = index.search(emb, k + exclude_self)
+    return _drop_self(idx, dist, np.arange(n), k) if exclude_self else (idx, dist)
 
 # %% ../nbs/06a_neighbours.ipynb #b2872826
 def _check_labels(labels, n:int)->np.ndarray:
