@@ -15,8 +15,8 @@ from fastai.torch_core import default_device
 from .projection import PreparedData, PreparedViews, load_prepared
 
 # %% auto #0
-__all__ = ['PAIR_MODES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid', 'warp',
-           'gaussian_blur', 'Augment', 'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData',
+__all__ = ['PAIR_MODES', 'CACHE_BYTES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid',
+           'warp', 'gaussian_blur', 'Augment', 'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData',
            'StreamPairs', 'PairDL', 'pair_dls', 'show_pairs']
 
 # %% ../nbs/04_augment.ipynb #f7ebc17e
@@ -376,6 +376,8 @@ class PairDL(DataLoader):
         return show_pairs(self.one_batch() if b is None else b, n=n, mode=self.mode, **kwargs)
 
 # %% ../nbs/04_augment.ipynb #e675a1f8
+CACHE_BYTES = 256 * 2**20   # views at the training size up to this size are held in memory by default
+
 def pair_dls(prepared:PreparedData|str|Path, # prepared data or the path of a prepared file
              mode:str='polcart',             # pair mode, one of `PAIR_MODES`
              size:int=64,                    # training resolution (224 in the paper; smaller on a CPU)
@@ -384,7 +386,7 @@ def pair_dls(prepared:PreparedData|str|Path, # prepared data or the path of a pr
              seed:int=0,                     # seeds the split, the shuffling and the augmentations
              device=None,                    # where batches go and are augmented (default: fastai's default device)
              p:float=0.5,                    # probability of every augmentation
-             cache:bool=False,               # hold the views of a file in memory at `size` instead of reading every batch
+             cache:bool=None,                # hold the views of a file in memory at `size` (None: when they take at most `CACHE_BYTES`)
              num_workers:int=0,              # DataLoader worker processes reading batches ahead
              epoch_steps:int=None,           # training steps per epoch (None: one pass over the training images)
              rank:int=0, world:int=1,        # this process reads its share `rank` of `world` of every batch
@@ -399,6 +401,7 @@ def pair_dls(prepared:PreparedData|str|Path, # prepared data or the path of a pr
     if len(idx_train) < bs:
         raise ValueError(f"{len(idx_train)} training images ({n} in {prepared.source or 'the data'}, {n_valid} for validation) "
                          f"make no batch of bs={bs}; lower bs")
+    if cache is None: cache = len(set(mode_views(mode))) * n * (size or prepared.size)**2 * 4 <= CACHE_BYTES
     if prepared.lazy and not cache:
         first, second = (getattr(prepared, v) for v in mode_views(mode))
         views = lambda rows: StreamPairs(first, None if second is first else second, rows, size)

@@ -268,7 +268,7 @@ def write_prepared(path, polar, cartesian, labels=None, source='', entries=None,
     n = len(polar)
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
         _new_prepared(f, n, polar.shape[-1], labels is not None, source, entries, dtype, compression)
-        f['polar'][:], f['cartesian'][:] = polar, cartesian
+        f['polar'][:], f['cartesian'][:] = polar.astype(dtype), cartesian.astype(dtype)
         if labels is not None: f['labels'][:] = np.asarray(labels, np.uint8)
         f['photon_energy_ev'] = np.full(n, np.nan) if photon_energy_ev is None else np.asarray(photon_energy_ev, np.float64)
         f['bunch_id'] = np.full(n, -1, np.int64) if bunch_id is None else np.asarray(bunch_id, np.int64)
@@ -330,8 +330,8 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             x = torch.from_numpy(imgs[idx]).to(device)
             if center is not None: x = recentre(x[:, None], center)
             polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
-            f['polar'][idx[0]:idx[-1] + 1] = polar[:, 0].cpu().numpy()
-            f['cartesian'][idx[0]:idx[-1] + 1] = cart[:, 0].cpu().numpy()
+            for k, v in (('polar', polar), ('cartesian', cart)):     # converted by NumPy: HDF5's own float16 conversion is 3x slower
+                f[k][idx[0]:idx[-1] + 1] = v[:, 0].cpu().numpy().astype(dtype)
             del x, polar, cart
             release_memory()
     imgs.close()

@@ -506,7 +506,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
           cbs=None,               # extra fastai callbacks
           progress:bool=True,     # show progress bars and the epoch table
           device=None,            # device (default: this process's GPU, else the CPU)
-          cache:bool=False,       # hold the views in memory at the training size instead of reading every batch from the file
+          cache:bool=None,        # hold the views in memory at the training size (None: when they take at most 256 MB, `CACHE_BYTES`)
           num_workers:int=0,      # DataLoader worker processes reading batches ahead
           **overrides,            # any config key (bs, size, encoder, base_lr, warmup_epochs, valid_pct, ...)
          )->Path:                 # the run directory
@@ -611,7 +611,8 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                probe_minutes:float=None,  # probe at most this often (default: every --probe-every epochs)
                channels_last:store_true=False, # channels-last memory order
                cudnn_benchmark:store_true=False, # cuDNN picks the fastest algorithms (GPU)
-               cache:store_true=False,    # hold the views in memory at the training size (faster for small data)
+               cache:store_true=False,    # hold the views in memory at the training size, however large
+               stream:store_true=False,   # read every batch from the file, however small the data
                workers:int=0,             # DataLoader worker processes reading batches ahead
                device:str=None,           # device, e.g. cpu or cuda:0 (default: this process's GPU, else the CPU)
                no_progress:store_true=False, # no progress bars
@@ -621,7 +622,7 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                      progress=not no_progress, device=device, bs=bs, size=size, encoder=encoder, embed_layer=embed_layer,
                      base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every, steps=steps,
                      epoch_steps=epoch_steps, checkpoint_minutes=checkpoint_minutes, probe_minutes=probe_minutes,
-                     channels_last=channels_last or None, cudnn_benchmark=cudnn_benchmark or None, cache=cache, num_workers=workers)
+                     channels_last=channels_last or None, cudnn_benchmark=cudnn_benchmark or None, cache=True if cache else False if stream else None, num_workers=workers)
     except Preempted as e:              # SIGTERM: checkpoint saved; exit 143 (128 + SIGTERM) as a terminated process does
         print('stopped:', e, file=sys.stderr)
         raise SystemExit(143) from None
