@@ -588,16 +588,24 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
                   vae_config:str='cpu',     # key of `VAE_CONFIGS`
                   vae_epochs:int|None=None, # override the configuration's epochs
                   progress:bool=True,       # progress bars
+                  max_gb:float=4.,          # the images at `size` may take this much memory; more: a random subset that fits, said in the report
                  )->dict:                   # the report (as written to `out/report.json`)
     "Run the baselines of Table 1 on the Polar view of a prepared file and add their rows to the report in `out`."
     ms, out = _methods(methods), Path(out)
     if 'vae' in ms and vae_config not in VAE_CONFIGS: raise ValueError(f"vae_config must be one of {list(VAE_CONFIGS)}, got {vae_config!r}")
+    with open_view(data) as v: n_all = len(v)
+    fit, subsampled = max(2, int(max_gb * 2**30 // (4 * size * size * (2 if 'vae' in ms and size != VAE_SIZE else 1)))), None
+    if (max_images or n_all) > fit:            # PCA, FA, UMAP and the N² measures need every image in memory at once
+        subsampled = f"{fit} of {n_all} images, a random subset: all would take more than {max_gb:g} GB at {size} px"
+        warnings.warn(f"{data}: {subsampled} (max_gb, max_images)")
+        max_images = fit
     x, labels, index = load_polar(data, size, max_images, seed)
     if labels is None: raise DataError(f"{data}: has no labels; the baselines are scored against the expert labels")
     n = len(x)
     k = neighbours_k(n) if k is None else k
     src = str(data) if isinstance(data, (str, Path)) else getattr(data, 'source', '')
-    dataset = {'source': src, 'n': n, 'size': size, 'max_images': max_images, 'class_counts': class_counts(labels)}
+    dataset = {'source': src, 'n': n, 'size': size, 'max_images': max_images, 'class_counts': class_counts(labels),
+               **({'subsampled': subsampled} if subsampled else {})}
     extra, capped = {'index': index}, {}
     for m in ms:
         t0 = time.perf_counter()
@@ -650,7 +658,8 @@ def cplr_baselines(data:Annotated[str, "prepared HDF5 file with labels (cplr-pre
                    seeds:int=5,          # seeds of the linear evaluation
                    device:str=None,      # torch device (default: the GPU if there is one)
                    vae_epochs:int=None,  # epochs of the VAE (default: its 'cpu' configuration)
+                   max_gb:float=4.,      # memory the images may take; more: a random subset that fits, said in the report
                   ):
     "Run the baselines of Table 1 (latent variable methods, VAE, noise, SSIM, CW-SSIM, SIFT) and add them to the report in `out`."
-    rep = run_baselines(data, out, methods, max_images, dim, size, seed, k, seeds, device, vae_epochs=vae_epochs)
+    rep = run_baselines(data, out, methods, max_images, dim, size, seed, k, seeds, device, vae_epochs=vae_epochs, max_gb=max_gb)
     print(report_markdown(rep))

@@ -72,15 +72,16 @@ class LazyImages:
                  names:list,         # name of each image for error messages (entry or index)
                  shape:tuple,        # (H,W) of every image
                  rows:np.ndarray=None, # rows of a 3-D stack dataset to use (default all)
-                 mask:np.ndarray=None, # (H,W) bool, True where a pixel is bad and is set to 0 (default none)
+                 mask=None,          # (H,W) bool, True where a pixel is bad and is set to 0; or the path of an (N,H,W) dataset, one per shot (nonzero: bad)
                  nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
                 ):
         if nonfinite not in ('mask', 'raise'): raise ValueError(f"nonfinite must be 'mask' or 'raise', got {nonfinite!r}")
-        if mask is not None and np.shape(mask) != tuple(shape):
+        if mask is not None and not isinstance(mask, str) and np.shape(mask) != tuple(shape):
             raise DataError(f"{path}: mask has shape {np.shape(mask)}, images have {tuple(shape)}")
         self.path, self.keys, self.names, self.shape = Path(path), list(keys), list(names), tuple(shape)
         self.rows = None if rows is None else np.asarray(rows)
-        self.mask = None if mask is None else np.asarray(mask, bool)
+        if isinstance(mask, str) and self.rows is None: raise ValueError("a per-shot mask needs a 3-D stack (rows)")
+        self.mask = mask if mask is None or isinstance(mask, str) else np.asarray(mask, bool)
         self.nonfinite = nonfinite
         self._f = None
 
@@ -106,7 +107,8 @@ class LazyImages:
             if isinstance(ds, np.ndarray): out[...] = ds[self.rows[i]]
             else: ds.read_direct(out, np.s_[self.rows[i]] if self.rows is not None else None)  # no temporary array
         except OSError as e: raise DataError(f"{self.path}: {self.names[i]}: image cannot be read, the file is truncated or corrupt ({e})") from e
-        if self.mask is not None: out[self.mask] = 0
+        if isinstance(self.mask, str): out[self.file[self.mask][self.rows[i]] != 0] = 0
+        elif self.mask is not None: out[self.mask] = 0
         bad = ~np.isfinite(out)
         if not bad.any(): return 0
         if self.nonfinite == 'raise':
@@ -291,12 +293,15 @@ def _stack_data(images, labels, path, images_key):
     return labels, [f"{images_key}[{i}]" for i in range(n)]
 
 def _stack_mask(f, path, images_key, shape):
-    "The (H,W) bad-pixel mask of a 3-D stack: `mask` beside it in its group, or CXI's `entry_1/image_1/mask`; None if neither exists."
+    "The bad-pixel mask of a 3-D stack: `mask` beside it in its group, or CXI's `entry_1/image_1/mask`; None if neither exists."
     group = images_key.strip('/').rpartition('/')[0]
+    n = len(f[images_key])
     for key in [f"{group}/mask" if group else 'mask', 'entry_1/image_1/mask']:
         m = f.get(key)
         if not isinstance(m, h5py.Dataset): continue
-        if m.shape != tuple(shape): raise DataError(f"{path}: mask {key} has shape {m.shape}, expected one (H,W) mask {tuple(shape)} for all images")
+        if m.shape == (n, *shape): return m.name            # one mask per shot: read with its image
+        if m.shape != tuple(shape): raise DataError(f"{path}: mask {key} has shape {m.shape}, expected one (H,W) mask {tuple(shape)} "
+                                                    f"for all images or one per image {(n, *shape)}")
         return m[()] != 0                                   # CXI: 0 is a good pixel, any set bit a reason to distrust it
     return None
 
