@@ -7,8 +7,9 @@
 Checks (`--only` picks some, comma-separated):
 
 1. `amp_train`: `train(config='cpu', epochs=2)` on a small simulated prepared file. On CUDA the config's
-   `mixed_precision` goes through fastai's `to_fp16`: the first convolution must compute in float16, the losses
-   in log.csv must be finite, the GradScaler's state must be in the checkpoint. Figures: seconds per epoch, peak
+   `mixed_precision` goes through fastai's `to_bf16` on GPUs with bfloat16 (`torch.cuda.is_bf16_supported()`, A100
+   and later), else `to_fp16`: the first convolution must compute in that dtype, the losses in log.csv must be finite,
+   and with float16 the GradScaler's state must be in the checkpoint. Figures: seconds per epoch, peak
    GPU memory. (On a CPU: bfloat16 where the CPU has it, else float32.)
 2. `kill_resume`: `cplr-train` in a subprocess gets SIGTERM once its first checkpoint exists; it must finish the
    epoch and exit 143, then `--resume` must exit 0 with every epoch once in log.csv. The final model is compared
@@ -102,17 +103,18 @@ def check_amp_train(c):
     peak = torch.cuda.max_memory_allocated() if cuda else None
     rows = read_log(run/'log.csv')
     ck = torch.load(run/'checkpoint.pth', map_location='cpu', weights_only=True)
-    want = torch.float16 if cuda else (torch.bfloat16 if cpu_bf16() else torch.float32)
+    gpu_bf16 = cuda and torch.cuda.is_bf16_supported()
+    want = (torch.bfloat16 if gpu_bf16 else torch.float16) if cuda else (torch.bfloat16 if cpu_bf16() else torch.float32)
     dtypes = sorted({str(d).replace('torch.', '') for d in seen})
     losses = [r['train_loss'] for r in rows] + [r['valid_loss'] for r in rows]
     problems = []
     if [r['epoch'] for r in rows] != [0, 1]: problems.append(f"log epochs {[r['epoch'] for r in rows]}")
     if not all(math.isfinite(x) for x in losses): problems.append(f"non-finite loss {losses}")
     if set(seen) != {want}: problems.append(f"first conv computed in {dtypes}, expected {str(want).replace('torch.', '')}")
-    if cuda and not found.get('fp16'): problems.append("no MixedPrecision callback (to_fp16) on CUDA")
-    if cuda and ck.get('scaler') is None: problems.append("checkpoint has no GradScaler state")
+    if cuda and not found.get('fp16'): problems.append("no MixedPrecision callback (to_bf16/to_fp16) on CUDA")
+    if cuda and not gpu_bf16 and ck.get('scaler') is None: problems.append("checkpoint has no GradScaler state")
     per_epoch = ', '.join(f"{r['time_s']:.2f}" for r in rows)
-    figs = (f"{'fp16 (to_fp16)' if found.get('fp16') else 'bf16 (CPUBFloat16)' if found.get('bf16') else 'fp32'}, first conv in {'/'.join(dtypes)}; "
+    figs = (f"{('bf16 (to_bf16)' if gpu_bf16 else 'fp16 (to_fp16)') if found.get('fp16') else 'bf16 (CPUBFloat16)' if found.get('bf16') else 'fp32'}, first conv in {'/'.join(dtypes)}; "
             f"{s['n']} images, {s['size']} px, bs {s['bs']}; train loss {rows[0]['train_loss']:.3f} -> {rows[-1]['train_loss']:.3f}, "
             f"valid {rows[-1]['valid_loss']:.3f}; s/epoch {per_epoch} (wall {wall:.1f} s with probes)"
             + (f"; peak GPU memory {gib(peak)}; scaler state saved: {ck.get('scaler') is not None}" if cuda else ''))
