@@ -17,14 +17,15 @@ from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
 from .train import load_run, _init_distributed
-from .projection import prepared_entries
+from .projection import prepared_entries, reference_polar, recentre, _parse_center
+from .data import read_data, CLI_ERRORS
 from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device, build_index, EmbeddingIndex
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
 # %% auto #0
 __all__ = ['GATHERS', 'VIEWS', 'default_device', 'shard_range', 'embed_model', 'open_view', 'embed_run', 'write_embeddings',
-           'read_embeddings', 'cplr_embed', 'cplr_index', 'METRICS', 'check_embeddings', 'metric_features',
-           'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']
+           'read_embeddings', 'RawEmbedder', 'embed_raw', 'cplr_embed', 'cplr_index', 'METRICS', 'check_embeddings',
+           'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']
 
 # %% ../nbs/08_embed.ipynb #cb45ce0d
 def default_device(device='auto', # 'auto' or None: this rank's GPU when there is one, else the CPU; or 'cpu', 'cuda', 'cuda:N', a `torch.device`
@@ -190,6 +191,54 @@ def read_embeddings(path:str|Path, # embeddings HDF5 file
         raise DataError(f"{path}: 'labels' has shape {d['labels'].shape}, expected ({len(e)},{len(LABEL_NAMES)})")
     return d
 
+# %% ../nbs/08_embed.ipynb #6291f315
+def _method(mode:str)->str: return 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
+
+class RawEmbedder:
+    "A trained run as a function of raw detector images (B,H,W): the reference's Polar view, resized as in training, embedded."
+    def __init__(self, run_dir:str|Path,     # run directory of `cplr-train`
+                 device='auto',              # 'auto' (the GPU if there is one), 'cpu', 'cuda', 'cuda:N'
+                 center=None,                # beam centre (row, col) of the raw images (default: the image centre)
+                 prepared_size:int=None,     # size of the views before the resize (default: the run's, else 256)
+                ):
+        self.device = default_device(device)
+        self.model, self.config = load_run(run_dir, device=str(self.device))
+        self.run_dir, self.center = Path(run_dir), center
+        self.prepared_size = prepared_size or self.config.get('prepared_size') or 256
+        self.size = self.config.get('size')
+    def __repr__(self): return f"RawEmbedder({self.run_dir.name}: raw -> Polar {self.prepared_size} px -> {self.size} px -> {self.model.embed_dim} dims)"
+    def views(self, raw)->Tensor: # (B,H,W) raw images, NumPy or torch
+        "The network's input (B,1,size,size) for raw detector images."
+        x = torch.as_tensor(np.asarray(raw, np.float32) if not isinstance(raw, Tensor) else raw).to(self.device)
+        x = x[:, None] if x.ndim == 3 else x
+        if self.center is not None: x = recentre(x, self.center)
+        return resize_images(reference_polar(x, self.prepared_size), self.size)
+    @torch.inference_mode()
+    def __call__(self, raw)->np.ndarray: # (B,H,W) raw images -> (B,D) float32 embeddings
+        return self.model.embed(self.views(raw)).float().cpu().numpy()
+
+def embed_raw(run_dir:str|Path,     # run directory of `cplr-train`
+              src:str|Path,         # raw file: CXI (either layout) or HDF5/NPZ stack
+              out:str|Path=None,    # embeddings file to write (None: only return the embeddings)
+              select='all',         # 'all', 'paper', or indices / boolean mask
+              dataset:str=None,     # HDF5 path of the (N,H,W) images (default: found from the layout)
+              center=None,          # beam centre (row, col) in detector pixels
+              bs:int=32,            # raw images per batch
+              device='auto',        # where the network runs
+              progress:bool=False,  # show a progress bar
+             )->np.ndarray:         # (N,D) embeddings
+    "Embed the raw detector images of `src` with a trained run, streamed, and write the embeddings file `out`."
+    if _dist_info()[1] > 1: raise ValueError("embedding raw files is single-process: prepare the file (cplr-prepare) and run cplr-embed --data under torchrun")
+    emb_fn, data = RawEmbedder(run_dir, device, center), read_data(src, select, dataset)
+    starts = range(0, len(data), bs)
+    try: emb = np.concatenate([emb_fn(data.images[s:s + bs]) for s in (progress_bar(starts, leave=False) if progress else starts)])
+    finally: data.images.close()
+    if out is not None:
+        mode = emb_fn.config.get('mode', '')
+        write_embeddings(out, emb, data.labels, _method(mode), mode=mode, metric='cosine', run=str(run_dir),
+                         extra={'entries': data.entries})
+    return emb
+
 # %% ../nbs/08_embed.ipynb #6551d559
 def _run_config(run_dir):
     p = Path(run_dir)/'config.json'
@@ -219,13 +268,21 @@ def _open_parts(stack:ExitStack, out:Path, n:int, world:int)->list:
 
 @cli_tool
 def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
-               data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': True, 'required': True}],
                out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}],
+               data:str=None,         # prepared HDF5 file (cplr-prepare)
+               cxi:str=None,          # or a raw file (CXI, HDF5/NPZ stack), prepared on the fly
+               dataset:str=None,      # with --cxi: HDF5 path of the (N,H,W) images (default: found from the layout)
+               center:str=None,       # with --cxi: beam centre 'row,col' in detector pixels
                view:str='polar',      # view to embed: polar (paper) or cartesian
                bs:int=256,            # images per batch
                device:str='auto',     # auto (this rank's GPU if there is one), cpu, cuda or cuda:N
               ):
-    "Embed a prepared file with a trained run and write the embeddings file; under torchrun each process embeds its share."
+    "Embed a prepared file (or a raw one) with a trained run and write the embeddings file; under torchrun each process embeds its share."
+    if (data is None) == (cxi is None): raise ValueError("give either --data (a prepared file) or --cxi (a raw file)")
+    if cxi is not None:
+        emb = embed_raw(run, cxi, out, dataset=dataset, center=_parse_center(center), bs=min(bs, 64), device=device, progress=True)
+        print(f"{out}: {len(emb)} embeddings of dimension {emb.shape[1]} (raw {Path(cxi).name})")
+        return
     created = _init_distributed()                  # torchrun's environment: join its process group
     out, parts = Path(out), []
     try:
@@ -241,7 +298,7 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
             labels = f['labels'][()] if 'labels' in f else None
             entries = prepared_entries(f, n)
         mode = _run_config(run).get('mode', '')
-        method = 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
+        method = _method(mode)
         with ExitStack() as stack:
             rows = _open_parts(stack, out, n, world) if world > 1 else emb
             write_embeddings(out, rows, labels, method, mode=mode, metric='cosine', run=str(run),

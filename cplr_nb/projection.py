@@ -18,8 +18,8 @@ from .data import LABEL_NAMES, atomic_write, read_data, _open_h5, cli_tool, hdf5
 
 # %% auto #0
 __all__ = ['PREPARED_DTYPES', 'COMPRESSIONS', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale',
-           'reference_views', 'recentre', 'PreparedViews', 'PreparedData', 'prepared_entries', 'write_prepared',
-           'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
+           'reference_polar', 'reference_views', 'recentre', 'PreparedViews', 'PreparedData', 'prepared_entries',
+           'write_prepared', 'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -120,21 +120,35 @@ def _cartesian_index(d:int)->tuple:
     flat = idx.reshape(-1).contiguous()
     return flat, hole_mask(d).reshape(-1)[flat].contiguous(), tuple(idx.shape)
 
+def _detector_batch(images:torch.Tensor)->torch.Tensor:
+    "(B,1,d,d) float32 of (B,H,W) or (B,1,H,W) square detector images."
+    x = (images if images.ndim == 4 else images[:, None]).float()
+    if x.shape[-2] != x.shape[-1]: raise ValueError(f"images must be square, got {tuple(x.shape[-2:])}")
+    return x
+
+def _resize(v:torch.Tensor, size:int)->torch.Tensor:
+    return F.interpolate(v, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+
+def reference_polar(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
+                    size:int=256,        # side of the output view
+                    names=None,          # image names for warnings
+                   )->torch.Tensor:      # (B,1,size,size) in [0,1]
+    "The Polar view alone (what an embedding is made of), the same as `reference_views(...)[0]` at half the work."
+    x = _detector_batch(images)
+    d = x.shape[-1]
+    ps = ViewGeometry(d).polar_slice
+    return _minmax_(_resize(x[..., ps, ps] * hole_mask(d)[ps, ps].to(x.device), size), names)   # mask only the pixels kept
+
 def reference_views(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
                     size:int=256,        # side of both output views
                     names=None,          # image names for warnings
                    )->tuple:             # (polar, cartesian), each (B,1,size,size) in [0,1]
     "The Polar and Cartesian views of the reference preprocessing, for a batch of detector images."
-    x = images if images.ndim == 4 else images[:, None]
-    x = x.float()
+    x = _detector_batch(images)
     b, d = len(x), x.shape[-1]
-    if x.shape[-2] != d: raise ValueError(f"images must be square, got {tuple(x.shape[-2:])}")
-    ps = ViewGeometry(d).polar_slice
-    polar = x[..., ps, ps] * hole_mask(d)[ps, ps].to(x.device)          # mask only the pixels each view keeps
     idx, mask, shape = _cartesian_index(d)
     cart = (x.reshape(b, d * d)[:, idx.to(x.device)] * mask.to(x.device)).view(b, 1, *shape)
-    resize = lambda v: F.interpolate(v, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-    return _minmax_(resize(polar), names), _minmax_(resize(cart), names)
+    return reference_polar(x, size, names), _minmax_(_resize(cart, size), names)
 
 # %% ../nbs/03_projection.ipynb #601f8a38
 def recentre(x:torch.Tensor,  # (B,1,H,W) detector images

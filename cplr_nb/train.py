@@ -535,6 +535,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'], device=device,
                        cache=cache, num_workers=num_workers, epoch_steps=cfg.get('epoch_steps'), rank=rank, world=ws, **cfg['aug'])
         if cfg.get('steps') and not resume: cfg['epochs'] = math.ceil(cfg['steps'] / len(dls.train))   # the epochs the steps take
+        if not resume: cfg['prepared_size'] = prep.size      # the views' size before the resize: what raw images must be prepared to
         if rank == 0 and not resume:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_write(out/'config.json') as tmp: Path(tmp).write_text(json.dumps(cfg, indent=1))
