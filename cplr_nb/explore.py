@@ -1,4 +1,4 @@
-"""Browse an embedding the way an expert would: pick a diffraction image, see its nearest neighbours under one method or several side by side, with their labels and overlap.
+"""Browse an embedding the way an expert would: pick a diffraction image, see its nearest neighbours under one method or several side by side, with their labels and overlap; label a few shots by hand and spread the labels to all.
 
 Docs: https://cplr-nb.github.io/cplr_nb/explore.html.md"""
 
@@ -6,9 +6,9 @@ Docs: https://cplr-nb.github.io/cplr_nb/explore.html.md"""
 
 # %% ../nbs/12_explore.ipynb #3b045d7a
 from __future__ import annotations
-import json
+import io, json
 from pathlib import Path
-import numpy as np, matplotlib.pyplot as plt
+import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import ipywidgets as W
 from fastcore.basics import patch
 from .data import LABEL_NAMES, RELEVANT, atomic_write
@@ -50,6 +50,7 @@ class Explorer:
                  k:int=8,                   # neighbours shown
                  layout:str='umap',         # 2-D map of the embedding: 'umap' or 'pca'
                  seed:int=0,                # random state of UMAP
+                 classes:list=None,         # classes offered for labelling by hand (default `RELEVANT`); more can be added
                 ):
         self.images, self.labels = np.asarray(images), None if labels is None else np.asarray(labels)
         self.embeddings = {name: as_embedding(e) for name, e in embeddings.items()}
@@ -65,6 +66,9 @@ class Explorer:
         self.k, self.layout, self.seed = k, layout, seed
         self.index, self.method, self.compare = 0, next(iter(self.embeddings)), False
         self._knn, self._maps = {}, {}
+        self.classes = list(RELEVANT if classes is None else classes)
+        self.given, self.proba, self.confidence = {}, None, None   # hand labels (index -> names); propagated (N,C), (N,)
+        self._propagated = None                                      # settings and hand labels of the last propagation
 
     def __len__(self): return len(self.images)
 
@@ -143,6 +147,134 @@ class Explorer:
         with atomic_write(path) as tmp: tmp.write_text(json.dumps(self.selection(), indent=1))
         return Path(path)
 
+# %% ../nbs/12_explore.ipynb #460cf4b9
+@patch
+def label(self:Explorer, names,          # class name or list of names ([] = none of the classes); new names become classes
+          i:int=None,                    # image (default the query)
+         )->list:                        # the image's hand labels
+    "Label image `i` by hand."
+    i = self.index if i is None else int(i)
+    if not 0 <= i < len(self): raise IndexError(f"image {i} out of range for {len(self)} images")
+    names = [names] if isinstance(names, str) else list(names)
+    for n in names:
+        if not isinstance(n, str) or not n.strip() or ';' in n: raise ValueError(f"a class name is a non-empty string without ';', got {n!r}")
+        if n not in self.classes: self.classes.append(n)
+    self.given[i] = sorted(set(names), key=self.classes.index)
+    return self.given[i]
+
+@patch
+def unlabel(self:Explorer, i:int=None): # image (default the query)
+    "Take back the hand labels of image `i`."
+    self.given.pop(self.index if i is None else int(i), None)
+
+@patch
+def hand_labels(self:Explorer)->tuple: # (labelled_idx (M,) int64, labelled_y (M,C) uint8), columns in `classes` order
+    "The hand labels as indices and a multi-label 0/1 matrix."
+    idx = np.array(sorted(self.given), dtype=np.int64)
+    y = np.zeros((len(idx), len(self.classes)), np.uint8)
+    for r, i in enumerate(idx): y[r, [self.classes.index(n) for n in self.given[i]]] = 1
+    return idx, y
+
+# %% ../nbs/12_explore.ipynb #9cb5b181
+@patch
+def propagate(self:Explorer, method:str='knn',   # 'knn', 'logreg' or 'spreading'
+              k:int=None,                         # neighbours of the kNN vote or graph (default: the propagation's own)
+              embedding:str=None,                 # embedding the labels spread in (default the one shown)
+              propagate=None,                     # `f(emb, labelled_idx, labelled_y, method=, k=) -> (proba, confidence)`; default `cplr_nb.curate.propagate_labels`
+             )->np.ndarray:                       # (N,) confidence of each image's labels
+    "Spread the hand labels to every image."
+    if not self.given: raise ValueError("label at least one image by hand before propagating")
+    if propagate is None: from cplr_nb.curate import propagate_labels as propagate
+    embedding = embedding or self.method
+    if embedding not in self.embeddings: raise KeyError(f"no embedding {embedding!r}; have {list(self.embeddings)}")
+    idx, y = self.hand_labels()
+    proba, conf = propagate(self.embeddings[embedding][0], idx, y, method=method, k=k)
+    proba, conf = np.asarray(proba, np.float32), np.asarray(conf, np.float32)
+    if proba.shape != (len(self), len(self.classes)) or conf.shape != (len(self),):
+        raise ValueError(f"propagation returned {proba.shape} and {conf.shape}, expected {(len(self), len(self.classes))} and {(len(self),)}")
+    self.proba, self.confidence = proba, conf
+    self._propagated = dict(method=method, k=k, embedding=embedding, propagate=propagate, given=dict(self.given))
+    return conf
+
+@patch
+def predicted(self:Explorer, i:int=None,     # image (default the query)
+              threshold:float=0.5,           # least probability of a propagated class
+             )->list:                        # class names
+    "Labels of image `i`: its hand labels, else the propagated classes with probability at least `threshold`."
+    i = self.index if i is None else int(i)
+    if i in self.given: return list(self.given[i])
+    if self.proba is None: return []
+    return [c for c, p in zip(self.classes, self.proba[i]) if p >= threshold]
+
+@patch
+def review_queue(self:Explorer, n:int=None)->list: # the first `n` (default all) images not labelled by hand, least confident first
+    "Images to review, least confident first."
+    if self.confidence is None: raise ValueError("propagate the labels first")
+    q = [int(i) for i in np.argsort(self.confidence, kind='stable') if int(i) not in self.given]
+    return q if n is None else q[:n]
+
+@patch
+def review_next(self:Explorer)->int:
+    "Make the least confident image not labelled by hand the query."
+    q = self.review_queue(1)
+    if not q: raise ValueError("every image is labelled by hand")
+    self.set_index(q[0])
+    return self.index
+
+@patch
+def confirm(self:Explorer, i:int=None, threshold:float=0.5)->list: # image (default the query); least probability
+    "Accept the predicted labels of image `i` as hand labels."
+    return self.label(self.predicted(i, threshold), i)
+
+# %% ../nbs/12_explore.ipynb #904ec9dc
+@patch
+def label_table(self:Explorer, threshold:float=0.5)->pd.DataFrame: # least probability of a propagated class
+    "Every image's labels, confidence, whether given by hand, and class probabilities."
+    s = self._propagated
+    if s is None or s['given'] != self.given: self.propagate(**({} if s is None else {k: s[k] for k in ('method', 'k', 'embedding', 'propagate')}))
+    by_hand = np.isin(np.arange(len(self)), list(self.given))
+    df = pd.DataFrame({'entry': self.entries, 'labels': [';'.join(self.predicted(i, threshold)) for i in range(len(self))],
+                       'confidence': np.where(by_hand, 1.0, self.confidence).round(4), 'by_hand': by_hand})
+    for j, c in enumerate(self.classes): df[f'p_{c}'] = self.proba[:, j].round(4)
+    return df
+
+@patch
+def export_labels(self:Explorer, path:str|Path,   # `.csv` or `.json`
+                  threshold:float=0.5,            # least probability of a propagated class
+                 )->Path:
+    "Write every image's labels as CSV or JSON (atomically)."
+    path = Path(path)
+    if path.suffix not in ('.csv', '.json'): raise ValueError(f"{path}: labels are written as .csv or .json")
+    df = self.label_table(threshold)
+    with atomic_write(path) as tmp:
+        if path.suffix == '.csv': df.to_csv(tmp, index=False)
+        else:
+            s = self._propagated
+            shots = [{'entry': e, 'labels': l.split(';') if l else [], 'confidence': float(c), 'by_hand': bool(h),
+                      'proba': {c_: float(p) for c_, p in zip(self.classes, ps)}}
+                     for e, l, c, h, ps in zip(df.entry, df.labels, df.confidence, df.by_hand, df.iloc[:, 4:].to_numpy())]
+            tmp.write_text(json.dumps({'classes': self.classes, 'embedding': s['embedding'], 'method': s['method'], 'k': s['k'],
+                                       'threshold': threshold, 'shots': shots}, indent=1))
+    return path
+
+@patch
+def load_labels(self:Explorer, path:str|Path)->int: # a file of `export_labels`; returns the number of hand labels read
+    "Take the hand labels of an exported labels file, matched by entry name."
+    path = Path(path)
+    if path.suffix == '.json':
+        d = json.loads(path.read_text())
+        classes, rows = d['classes'], [(s['entry'], s['labels']) for s in d['shots'] if s['by_hand']]
+    else:
+        df = pd.read_csv(path, dtype={'entry': str, 'labels': str}, keep_default_na=False)
+        classes = [c[2:] for c in df.columns if c.startswith('p_')]
+        rows = [(e, l.split(';') if l else []) for e, l, h in zip(df.entry, df.labels, df.by_hand) if h]
+    where = {e: i for i, e in enumerate(self.entries)}
+    missing = [e for e, _ in rows if e not in where]
+    if missing: raise KeyError(f"{path}: {len(missing)} labelled entries are not among the explorer's images, e.g. {missing[0]!r}")
+    self.classes += [c for c in classes if c not in self.classes]
+    for e, names in rows: self.label(names, where[e])
+    return len(rows)
+
 # %% ../nbs/12_explore.ipynb #439327de
 @patch
 def draw(self:Explorer, figsize_per_tile:float=1.6):
@@ -164,23 +296,33 @@ def draw(self:Explorer, figsize_per_tile:float=1.6):
     return fig
 
 @patch
-def draw_map(self:Explorer, ax=None, color_by:str=None):
-    "The 2-D map of the current embedding, coloured by a class, with the query and its neighbours marked."
+def draw_map(self:Explorer, ax=None,     # axes to draw in (default a new figure)
+             color_by:str=None,           # an expert class (`LABEL_NAMES`), or 'confidence' of the propagated labels
+            ):
+    "The 2-D map of the current embedding, coloured, with the query, its neighbours and the hand-labelled shots marked."
     xy = self.map()
     if ax is None: _, ax = plt.subplots(figsize=(5, 4.5))
-    c = 'lightgrey'
-    if color_by is not None and self.labels is not None: c = np.where(self.labels[:, LABEL_NAMES.index(color_by)] > 0, 'C1', 'lightgrey')
-    ax.scatter(*xy.T, s=6, c=c, picker=True)
+    c, title, scale = 'lightgrey', '', {}
+    if color_by == 'confidence' and self.confidence is not None:
+        c, title, scale = self.confidence, ', colour: confidence', dict(cmap='viridis', vmin=0, vmax=1)
+    elif color_by in LABEL_NAMES and self.labels is not None:
+        c, title = np.where(self.labels[:, LABEL_NAMES.index(color_by)] > 0, 'C1', 'lightgrey'), f", {color_by} in orange"
+    ax.scatter(*xy.T, s=6, c=c, **scale)
+    if self.given: ax.scatter(*xy[sorted(self.given)].T, s=22, facecolors='none', edgecolors='k', linewidths=0.7, label='by hand')
     nb = self.neighbours()[0]
     ax.scatter(*xy[nb].T, s=30, facecolors='none', edgecolors='C2', label='neighbours')
     ax.scatter(*xy[self.index], s=80, marker='*', c='C0', label='query')
-    ax.set_title(f"{self.method}: {self.layout.upper()} map" + (f", {color_by} in orange" if color_by and self.labels is not None else ''), fontsize=9)
+    ax.set_title(f"{self.method}: {self.layout.upper()} map{title}", fontsize=9)
     ax.legend(fontsize=7, loc='best'); ax.set_xticks([]); ax.set_yticks([])
     return ax
 
 # %% ../nbs/12_explore.ipynb #4e19806f
 @patch
-def widget(self:Explorer, export_path:str='selection.json'): # where the export button writes
+def widget(self:Explorer, export_path:str='selection.json',  # where "export selection" writes
+           labelling:bool=False,                              # show the labelling panel
+           labels_path:str='labels.csv',                      # where "export labels" writes (.csv or .json)
+           propagate=None,                                    # propagation function (default `cplr_nb.curate.propagate_labels`)
+          ):
     "An ipywidgets UI for the explorer (JupyterLab)."
     names = list(self.embeddings)
     w_index = W.BoundedIntText(value=self.index, min=0, max=len(self) - 1, description='image')
@@ -190,33 +332,91 @@ def widget(self:Explorer, export_path:str='selection.json'): # where the export 
     w_k = W.IntSlider(value=self.k, min=1, max=min(32, len(self) - 1), description='k')
     w_export = W.Button(description='export selection')
     w_status = W.HTML()
-    out_grid, out_map = W.Output(), W.Output()
+    w_classes = W.SelectMultiple(options=self.classes, rows=min(8, len(self.classes)), description='labels')
+    w_new = W.Text(placeholder='new class, ...', description='new')
+    w_label = W.Button(description='label shot', button_style='primary')
+    w_how = W.Dropdown(options=['knn', 'logreg', 'spreading'], description='propagate by', style={'description_width': 'initial'})
+    w_propagate = W.Button(description='propagate')
+    w_review = W.Button(description='least confident')
+    w_confirm = W.Button(description='confirm, next')
+    w_export_labels = W.Button(description='export labels')
+    with plt.ioff(): fig_map, ax_map = plt.subplots(figsize=(5, 4.5))
+    live = isinstance(fig_map.canvas, W.DOMWidget)       # ipympl: the map is a canvas that takes clicks
+    if live: fig_map.canvas.header_visible = False
+    view_map, view_grid = fig_map.canvas if live else W.Image(format='png'), W.Image(format='png')
 
-    def redraw(*_):
-        for out, make in ((out_grid, self.draw), (out_map, self.draw_map)):
-            out.clear_output(wait=True)
-            with out:
-                res = make()
-                fig = res if isinstance(res, plt.Figure) else res.figure
-                if make == self.draw_map: fig.canvas.mpl_connect('button_press_event', on_click)
-                plt.show(fig)
-        w_status.value = f"query <b>{self.entries[self.index]}</b>" + (f": {label_text(self.labels[self.index], short=False)}" if self.labels is not None else '')
+    def png(fig):
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); return buf.getvalue()
+
+    def describe(i):
+        s = f"query <b>{self.entries[i]}</b>" + (f": {label_text(self.labels[i], short=False)}" if self.labels is not None else '')
+        if not labelling: return s
+        if i in self.given: return s + f" · by hand: <b>{', '.join(self.given[i]) or 'none of the classes'}</b>"
+        if self.confidence is None: return s + " · not labelled"
+        return s + f" · predicted: <b>{', '.join(self.predicted(i)) or 'none'}</b> (confidence {self.confidence[i]:.2f})"
+
+    def redraw(*_, note=''):
+        with plt.ioff():
+            fig = self.draw(); view_grid.value = png(fig); plt.close(fig)
+        ax_map.clear()
+        self.draw_map(ax_map, color_by='confidence' if labelling else None)
+        if live: fig_map.canvas.draw_idle()
+        else: view_map.value = png(fig_map)
+        if labelling:
+            w_classes.options = self.classes
+            w_classes.value = tuple(self.predicted())
+        w_status.value = describe(self.index) + (f"<br>{note}" if note else '')
+
+    def goto(i):
+        if w_index.value == i: redraw()
+        else: w_index.value = i
+
+    def act(f):
+        "A button's action: errors go to the status line."
+        def run(*_):
+            try: note = f()
+            except (ValueError, KeyError, IndexError, ImportError) as e: note = f"<span style='color:red'>{e}</span>"
+            redraw(note=note or '')
+        return run
 
     def on_click(event):
-        if event.xdata is not None: w_index.value = self.pick_point(event.xdata, event.ydata)
+        mode = getattr(getattr(event.canvas, 'toolbar', None), 'mode', '')
+        if event.inaxes is ax_map and not mode: goto(self.pick_point(event.xdata, event.ydata))
+    fig_map.canvas.mpl_connect('button_press_event', on_click)
 
     def on_index(ch): self.set_index(ch['new']); redraw()
     def on_class(ch):
-        if ch['new'] in LABEL_NAMES: w_index.value = self.next_of_class(ch['new'])
+        if ch['new'] in LABEL_NAMES: goto(self.next_of_class(ch['new']))
         w_class.value = '(class)'
     def on_method(ch): self.method = ch['new']; redraw()
     def on_compare(ch): self.compare = ch['new']; redraw()
     def on_k(ch): self.k = ch['new']; redraw()
     def on_export(_): w_status.value = f"wrote {self.export(export_path)}"
 
+    def do_label():
+        got = self.label(list(w_classes.value) + [s.strip() for s in w_new.value.split(',') if s.strip()])
+        w_new.value = ''
+        return f"labelled {self.entries[self.index]}: {', '.join(got) or 'none of the classes'}"
+    def do_propagate():
+        conf = self.propagate(method=w_how.value, propagate=propagate)
+        return (f"spread {len(self.given)} hand labels by {w_how.value} in {self.method}: "
+                f"{(conf < 0.5).sum()} of {len(self)} shots below confidence 0.5")
+    def do_review(): goto(self.review_next())
+    def do_confirm():
+        got = self.confirm(); do_review()
+        return f"confirmed {', '.join(got) or 'none'}; {len(self.review_queue())} shots left to review"
+    def do_export_labels(): return f"wrote {self.export_labels(labels_path)}"
+
     w_index.observe(on_index, 'value'); w_class.observe(on_class, 'value'); w_method.observe(on_method, 'value')
     w_compare.observe(on_compare, 'value'); w_k.observe(on_k, 'value'); w_export.on_click(on_export)
+    for b, f in ((w_label, do_label), (w_propagate, do_propagate), (w_review, do_review), (w_confirm, do_confirm),
+                 (w_export_labels, do_export_labels)): b.on_click(act(f))
     redraw()
-    ui = W.VBox([W.HBox([w_index, w_class, w_method]), W.HBox([w_compare, w_k, w_export]), w_status, W.HBox([out_map]), out_grid])
+    panel = W.HBox([w_classes, W.VBox([w_new, w_label, w_how]), W.VBox([w_propagate, w_review, w_confirm, w_export_labels])])
+    ui = W.VBox([W.HBox([w_index, w_class, w_method]), W.HBox([w_compare, w_k, w_export]), w_status]
+                + ([panel] if labelling else []) + [view_map, view_grid])
     ui.controls = dict(index=w_index, cls=w_class, method=w_method, compare=w_compare, k=w_k, export=w_export, status=w_status)
+    if labelling: ui.controls.update(classes=w_classes, new=w_new, label=w_label, how=w_how, propagate=w_propagate,
+                                     review=w_review, confirm=w_confirm, export_labels=w_export_labels)
+    ui.map_figure = fig_map
     return ui
