@@ -363,6 +363,8 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
     dim = emb_fn.model.embed_dim
     if ref.emb is not None and ref.emb.shape[1] != dim:
         raise DataError(f"{reference}: embeddings of width {ref.emb.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
+    if ref.queries is not None and ref.queries.shape[1] != dim:
+        raise DataError(f"{query}: query embeddings of width {ref.queries.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
     meta = dict(run=str(Path(run).resolve()), source=str(src.resolve()), dataset=dataset, center=None if center is None else list(map(float, center)),
                 reference=None if reference is None else str(Path(reference).resolve()), novelty=ref.novelty, novelty_rule=ref.rule,
                 query=None if query is None else str(query), near=ref.near)
@@ -385,6 +387,9 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
                 got = n['shots']
                 for name, ready in source.looks():
                     start = log.done.get(name, 0)
+                    if ready < start and isinstance(source, GrowingStack):
+                        raise DataError(f"{source.path}: {ready} complete rows, but {out} already holds its rows up to {start - 1}: "
+                                        "the file was replaced or truncated; give a new --out")
                     while start < ready and not stop.is_set() and n['shots'] != max_shots:
                         end = min(start + bs, ready, start + (max_shots - n['shots'] if max_shots else bs))
                         batch(name, start, end); start = end
