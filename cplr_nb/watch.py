@@ -51,6 +51,27 @@ def _completed_rows(f, path:Path, spec:str)->int:
         raise WaitForData(f"{path}: {key} cannot be read now ({' '.join(str(e).split())[:120]})") from e
     return int(np.asarray(v).ravel()[-1])
 
+def _row_bytes(ds:h5py.Dataset, start:int, stop:int)->list:
+    "(offset, length) in the file of rows start..stop of a 3-D dataset stored contiguously or in chunks of whole frames; [] for other layouts."
+    try:
+        if ds.chunks is None:
+            off = ds.id.get_offset()
+            row = ds.dtype.itemsize * int(np.prod(ds.shape[1:]))
+            return [] if off is None else [(off + start * row, (stop - start) * row)]
+        c = ds.chunks[0]
+        if tuple(ds.chunks[1:]) != tuple(ds.shape[1:]): return []
+        info = [ds.id.get_chunk_info_by_coord((r, 0, 0)) for r in range(start - start % c, stop, c)]
+        return [(k.byte_offset, k.size) for k in info if k.byte_offset is not None]
+    except (AttributeError, OSError, ValueError, KeyError): return []    # best effort: an older HDF5, a chunk not written yet
+
+def _read_ahead(path:Path, spans:list):  # (offset, length) byte ranges; length 0: to the end of the file
+    "Ask the kernel to read these byte ranges of `path` into the page cache in the background (a no-op for pages already there)."
+    if not spans or not hasattr(os, 'posix_fadvise'): return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for off, n in spans: os.posix_fadvise(fd, off, n, os.POSIX_FADV_WILLNEED)
+    finally: os.close(fd)
+
 class GrowingStack:
     "An (N,H,W) dataset of one HDF5 file that grows along axis 0 while a DAQ writes it; every look reopens the file."
     def __init__(self, path:str|Path,     # HDF5/CXI file being written
@@ -95,7 +116,9 @@ class GrowingStack:
             images = LazyImages(self.path, [self.dataset], [f"{self.dataset}[{i}]" for i in rows], shape, rows,
                                 _stack_mask(f, self.path, self.dataset, shape), self.nonfinite)
             images._f = f                 # this look's file: `images` reads through it, `f` closes it
-            return images[:], images.names
+            out, ahead = images[:], _row_bytes(ds, stop, min(ds.shape[0], 2 * stop - start))
+        _read_ahead(self.path, ahead)     # the next batch's bytes, read by the kernel while this one is embedded
+        return out, images.names
 
 # %% ../nbs/15_watch.ipynb #82c316eb
 TEMPORARY_SUFFIXES = ('.tmp', '.part', '.partial')
@@ -149,6 +172,7 @@ class NewFiles:
         if self._data is None or self._data[0] != name:
             self.close()
             self._data = name, read_data(self.folder/name, dataset=self.dataset, nonfinite=self.nonfinite)
+            _read_ahead(self.folder/name, [(0, 0)])   # the whole file, read by the kernel while its first images are embedded
         data = self._data[1]
         return data.images[start:stop], data.entries[start:stop]
 
