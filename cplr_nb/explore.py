@@ -8,7 +8,8 @@ Docs: https://cplr-nb.github.io/cplr_nb/explore.html.md"""
 from __future__ import annotations
 import io, json
 from pathlib import Path
-import numpy as np, pandas as pd, matplotlib.pyplot as plt
+import numpy as np, pandas as pd, matplotlib, matplotlib.pyplot as plt
+from contextlib import contextmanager
 import ipywidgets as W
 from fastcore.basics import patch
 from .data import LABEL_NAMES, RELEVANT, atomic_write
@@ -317,6 +318,14 @@ def draw_map(self:Explorer, ax=None,     # axes to draw in (default a new figure
     return ax
 
 # %% ../nbs/12_explore.ipynb #4e19806f
+@contextmanager
+def _quiet_figures():
+    "Figures made inside are not shown by themselves (what `plt.ioff` does), without touching IPython's display hooks: `plt.ioff` fails in a kernel process that ran another notebook before (as `nbdev-test`'s workers do)."
+    was = matplotlib.is_interactive()
+    matplotlib.interactive(False)
+    try: yield
+    finally: matplotlib.interactive(was)
+
 @patch
 def widget(self:Explorer, export_path:str='selection.json',  # where "export selection" writes
            labelling:bool=False,                              # show the labelling panel
@@ -340,7 +349,7 @@ def widget(self:Explorer, export_path:str='selection.json',  # where "export sel
     w_review = W.Button(description='least confident')
     w_confirm = W.Button(description='confirm, next')
     w_export_labels = W.Button(description='export labels')
-    with plt.ioff(): fig_map, ax_map = plt.subplots(figsize=(5, 4.5))
+    with _quiet_figures(): fig_map, ax_map = plt.subplots(figsize=(5, 4.5))
     live = isinstance(fig_map.canvas, W.DOMWidget)       # ipympl: the map is a canvas that takes clicks
     if live: fig_map.canvas.header_visible = False
     view_map, view_grid = fig_map.canvas if live else W.Image(format='png'), W.Image(format='png')
@@ -356,7 +365,7 @@ def widget(self:Explorer, export_path:str='selection.json',  # where "export sel
         return s + f" · predicted: <b>{', '.join(self.predicted(i)) or 'none'}</b> (confidence {self.confidence[i]:.2f})"
 
     def redraw(*_, note=''):
-        with plt.ioff():
+        with _quiet_figures():
             fig = self.draw(); view_grid.value = png(fig); plt.close(fig)
         ax_map.clear()
         self.draw_map(ax_map, color_by='confidence' if labelling else None)
