@@ -20,6 +20,7 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments)
     ('bench_reproduce.py', 'The default cplr-reproduce (issue 8)', [], ['--', '--n', '252']),
     ('bench_quality.py', 'Quality of the learned embedding: the targets on the default run (issue 11)', ['--only', 'default,second'], ['--only', 'default']),
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
+    ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),
 ]
 
 def tables(text:str)->str:
