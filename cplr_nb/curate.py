@@ -10,12 +10,8 @@ import csv, json, math, warnings
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
-import matplotlib.pyplot as plt
-from sklearn.metrics import f1_score, adjusted_mutual_info_score
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5
 from .neighbours import check_embeddings, knn, EmbeddingIndex
-from .embed import read_embeddings, RawEmbedder, open_view
-from .train import load_run
 
 # %% auto #0
 __all__ = ['PROPAGATION', 'CLUSTERING', 'resolve_queries', 'search', 'search_montage', 'propagate_labels', 'pick_labelled',
@@ -87,6 +83,7 @@ def search_montage(hits:list,            # `search`'s answer
                    tile:float=1.3,       # inches per image
                   ):
     "Figure: one row per query, the query then its neighbours nearest first, with distances (and labels)."
+    import matplotlib.pyplot as plt
     queries = list(dict.fromkeys(h['query'] for h in hits))
     k = max(h['rank'] for h in hits)
     fig, axs = plt.subplots(len(queries), k + 1, figsize=(tile * (k + 1), tile * 1.25 * len(queries)), squeeze=False)
@@ -186,6 +183,7 @@ def few_label_curve(emb:np.ndarray,        # (N,D) embeddings
                     method:str='knn',      # propagation, one of `PROPAGATION`
                    )->list:                # one dict per (shots, seed): macro F1 of the unlabelled shots and per class
     "Macro F1 over the relevant classes of the shots left unlabelled, against the number of labelled shots per class."
+    from sklearn.metrics import f1_score
     labels, rows = np.asarray(labels), []
     for n in shots:
         for s in range(seeds):
@@ -202,6 +200,7 @@ def plot_few_label(curves:dict,        # name -> `few_label_curve` rows
                    reference:dict=None, # name -> a macro F1 to draw as a line (e.g. the full linear protocol)
                    ax=None):
     "Macro F1 against labelled shots per class, mean ± std over the draws, one line per embedding."
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     for i, (name, rows) in enumerate(curves.items()):
         ns = sorted({r['shots'] for r in rows})
@@ -268,6 +267,7 @@ def cluster_montage(res:dict,       # `cluster_embedding`'s result
                     tile:float=1.0, # inches per image
                    ):
     "Figure: one row per cluster (largest first), its most typical shots."
+    import matplotlib.pyplot as plt
     cs = sorted(res['typical'], key=lambda c: -len(res['typical'][c]))
     fig, axs = plt.subplots(max(1, len(cs)), n, figsize=(tile * n, tile * 1.1 * max(1, len(cs))), squeeze=False)
     for r, c in enumerate(cs):
@@ -302,6 +302,7 @@ def export_run(run_dir:str|Path,   # run directory of `cplr-train`
                opset:int=17,       # ONNX opset
               )->dict:             # paths written, and the check's largest difference
     "Export a run's embedding network as safetensors and ONNX, with its preprocessing, and check the ONNX model against PyTorch."
+    from cplr_nb.train import load_run
     from safetensors.torch import save_file
     model, cfg = load_run(run_dir)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -353,6 +354,7 @@ def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
                 dataset:str=None,  # HDF5 path of the images in `images`
                )->list:            # `search`'s hits
     "Search an embeddings file for the shots nearest to some of its shots or to new images."
+    from cplr_nb.embed import RawEmbedder
     if (query is None) == (images is None): raise ValueError("give either query (entries or rows of the file) or images (a raw image file)")
     with _open_h5(emb_path) as f:
         if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
@@ -403,6 +405,7 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
                 data:str=None,     # prepared file of the shots, for the montage
                ):
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
+    from cplr_nb.embed import open_view
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
     hits = search_file(emb, query.split(',') if query else None, images, run, k, index, dataset)
     for h in hits: print(f"{h['query']}\t{h['rank']}\t{h['entry']}\t{h['distance']:.4f}")
@@ -428,6 +431,7 @@ def cplr_cluster(emb:Annotated[str, "embeddings file (cplr-embed, cplr-baselines
                  seed:int=0,             # seed of UMAP and k-means
                 ):
     "Cluster the shots of an embeddings file: clusters.csv, clusters.md, an entry list per cluster, montage.png."
+    from cplr_nb.embed import read_embeddings, open_view
     d, out = read_embeddings(emb), Path(out)
     entries = d.get('entries') or [str(i) for i in range(len(d['embeddings']))]
     res = cluster_embedding(d['embeddings'], method, n_clusters, min_cluster_size, reduce_dim or None, seed)
@@ -471,6 +475,7 @@ def cplr_label(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True, 
                k:int=None,       # neighbours (default: √(labelled shots per class), at most 10)
               ):
     "Propagate a few labels to every shot of an embeddings file, with a confidence per shot."
+    from cplr_nb.embed import read_embeddings
     d = read_embeddings(emb)
     entries = d.get('entries') or [str(i) for i in range(len(d['embeddings']))]
     rows, y = read_label_csv(labels, entries)
