@@ -354,7 +354,6 @@ def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
                 dataset:str=None,  # HDF5 path of the images in `images`
                )->list:            # `search`'s hits
     "Search an embeddings file for the shots nearest to some of its shots or to new images."
-    from cplr_nb.embed import RawEmbedder
     if (query is None) == (images is None): raise ValueError("give either query (entries or rows of the file) or images (a raw image file)")
     with _open_h5(emb_path) as f:
         if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
@@ -362,6 +361,7 @@ def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
         n = len(ds)
         entries = _entries(f, n)
         if images is not None:
+            from cplr_nb.embed import RawEmbedder               # fastai and timm: only for raw images
             emb_fn, raw = RawEmbedder(run or str(f.attrs.get('run', '')), 'auto'), _raw_images(Path(images), dataset)
             q = np.concatenate([emb_fn(raw[s:s + 32]) for s in range(0, len(raw), 32)])
         else: q = resolve_queries(entries, query)
@@ -405,12 +405,12 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
                 data:str=None,     # prepared file of the shots, for the montage
                ):
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
-    from cplr_nb.embed import open_view
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
     hits = search_file(emb, query.split(',') if query else None, images, run, k, index, dataset)
     for h in hits: print(f"{h['query']}\t{h['rank']}\t{h['entry']}\t{h['distance']:.4f}")
     if out: _write_table(hits, Path(out))
     if montage:
+        from cplr_nb.embed import open_view
         with open_view(data) as views:
             qimg = {}
             if images is not None:
