@@ -337,9 +337,6 @@ def export_run(run_dir:str|Path,   # run directory of `cplr-train`
     return res
 
 # %% ../nbs/14_curate.ipynb #559e1769
-def _entries(f:h5py.File, n:int)->list:
-    return f['entries'].asstr()[()].tolist() if 'entries' in f else [str(i) for i in range(n)]
-
 def _read_rows(ds, rows:np.ndarray)->np.ndarray:
     "Rows of an HDF5 dataset in the given order (h5py reads increasing indices only)."
     order = np.argsort(rows)
