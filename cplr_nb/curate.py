@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
 from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5
-from .neighbours import check_embeddings, knn, EmbeddingIndex
+from .neighbours import check_embeddings, knn, metric_features, EmbeddingIndex
 
 # %% auto #0
-__all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search', 'search_montage', 'propagate_labels',
-           'pick_labelled', 'few_label_curve', 'plot_few_label', 'cluster_embedding', 'cluster_table',
-           'cluster_montage', 'preprocessing', 'export_run', 'search_file', 'cplr_search', 'cplr_cluster',
-           'read_label_csv', 'cplr_label', 'cplr_export', 'curate_results']
+__all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search', 'query_knn', 'search_montage',
+           'propagate_labels', 'pick_labelled', 'few_label_curve', 'plot_few_label', 'cluster_embedding',
+           'cluster_table', 'cluster_montage', 'preprocessing', 'export_run', 'search_file', 'cplr_search',
+           'cplr_cluster', 'read_label_csv', 'cplr_label', 'cplr_export', 'curate_results']
 
 # %% ../nbs/14_curate.ipynb #a44393f9
 class EntryNames:
@@ -62,10 +62,7 @@ def search(emb:np.ndarray,          # (N,D) embeddings searched
     if index is not None:
         if index.n != len(emb) or index.d != emb.shape[1]: raise ValueError(f"index of {index.n}x{index.d} for embeddings of {emb.shape}")
         idx, dist = index.search(qe, kk)
-    else:
-        both = np.concatenate([emb, qe]) if not own else emb
-        idx, dist = knn(both, kk, metric, exclude_self=False) if own else _knn_external(emb, qe, kk, metric)
-        if own: idx, dist = idx[q], dist[q]
+    else: idx, dist = query_knn(emb, qe, kk, metric)
     hits = []
     for j in range(len(qe)):
         keep = [(i, d) for i, d in zip(idx[j], dist[j]) if i >= 0 and not (own and i == q[j])][:k]
@@ -74,15 +71,30 @@ def search(emb:np.ndarray,          # (N,D) embeddings searched
                       entry=entries[i] if entries is not None else str(i), distance=float(d)) for r, (i, d) in enumerate(keep)]
     return hits
 
-def _knn_external(emb, qe, k, metric):
-    "Neighbours in `emb` of queries from elsewhere: the exact search over [emb; queries], the queries' rows, other queries dropped."
-    idx, dist = knn(np.concatenate([emb, qe]), min(k + len(qe), len(emb) + len(qe) - 1), metric)
-    idx, dist = idx[len(emb):], dist[len(emb):]
-    out_i, out_d = np.full((len(qe), k), -1), np.full((len(qe), k), np.inf, np.float32)
-    for j in range(len(qe)):
-        m = idx[j] < len(emb)
-        out_i[j], out_d[j] = idx[j][m][:k], dist[j][m][:k]
-    return out_i, out_d
+def query_knn(emb:np.ndarray,   # (N,D) embeddings searched
+              queries:np.ndarray, # (Q,D) query embeddings
+              k:int,              # neighbours per query
+              metric:str='cosine',# one of `METRICS` (the distances `knn` gives)
+              block:int=65536,    # embeddings compared at once: memory Q×block
+             )->tuple:            # (idx (Q,k) int64, dist (Q,k) float32), nearest first
+    "Exact k nearest embeddings of a few queries: Q×N products in blocks of N, never N×N."
+    z, c = metric_features(np.concatenate([emb, queries]), metric)   # per-row features; a common centre moves no distance
+    n = len(emb)
+    zb, zq = z[:n], z[n:]
+    best_v, best_i = torch.empty(len(zq), 0, dtype=z.dtype), torch.empty(len(zq), 0, dtype=torch.long)
+    for s in range(0, n, block):
+        o = zq @ zb[s:s + block].T
+        if c is not None: o -= c[s:min(s + block, n)]
+        if metric == 'correlation': o.abs_()
+        v, j = o.topk(min(k, o.shape[1]), dim=1)
+        best_v, best_i = torch.cat([best_v, v], 1), torch.cat([best_i, j + s], 1)
+        best_v, sel = best_v.topk(min(k, best_v.shape[1]), dim=1)
+        best_i = best_i.gather(1, sel)
+    if metric in ('cosine', 'correlation'): d = 1 - best_v
+    else:
+        d = (2 * c[n:, None] - 2 * best_v).clamp_(min=0)
+        if metric == 'euclidean': d = d.sqrt_()
+    return best_i.numpy(), d.float().numpy()
 
 # %% ../nbs/14_curate.ipynb #4aaeff76
 def _label_text(l:np.ndarray)->str: return ', '.join(n for n, v in zip(LABEL_NAMES, l) if v) or '–'
@@ -179,12 +191,16 @@ def pick_labelled(labels:np.ndarray,    # (N,11) labels
                   seed:int=0,           # seed of the draw
                   classes=RELEVANT_IDX, # the classes to draw for
                  )->np.ndarray:         # sorted rows of the labelled shots
-    "Draw `per_class` shots of each class (fewer where a class has too few, leaving at least one unlabelled), without repeats."
+    "Draw shots until each class has `per_class` labelled (counting the shots drawn for other classes that carry it), leaving at least one shot of every class unlabelled."
+    labels = np.asarray(labels)
     rng, chosen = np.random.default_rng(seed), set()
+    count, total = np.zeros(labels.shape[1], np.int64), labels.sum(0).astype(np.int64)
     for c in classes:
-        pos = np.setdiff1d(np.flatnonzero(labels[:, c]), list(chosen))
-        take = min(per_class, max(0, int(labels[:, c].sum()) - 1), len(pos))
-        chosen.update(rng.choice(pos, take, replace=False).tolist())
+        for i in rng.permutation(np.flatnonzero(labels[:, c])):
+            if count[c] >= per_class: break
+            carried = np.flatnonzero(labels[i])
+            if i in chosen or (count[carried] + 1 > total[carried] - 1).any(): continue   # keep one of every class unlabelled
+            chosen.add(int(i)); count[carried] += 1
     return np.array(sorted(chosen), np.int64)
 
 def few_label_curve(emb:np.ndarray,        # (N,D) embeddings
@@ -296,7 +312,10 @@ class _EmbedNet(torch.nn.Module):
 
 def preprocessing(config:dict)->dict:
     "The steps from a raw detector image to the network's input, with their parameters, as data."
-    return dict(input='raw detector image (H,W), H == W, photon counts or ADU, float32; beam at the image centre (else shift it there)',
+    centre = config.get('beam_center')
+    return dict(input='raw detector image (H,W), H == W, photon counts or ADU, float32',
+                beam_center=dict(row_col=centre, step='shift (bilinear, zeros from beyond the edge) so that it lies at ((H-1)/2, (W-1)/2)')
+                            if centre is not None else 'the image centre: no shift',
                 steps=[dict(step='hole_mask', radius='int(0.30 * (d // 2)) px around (d//2, d//2)', edge_blur_sigma_px=1.5, multiply=True),
                        dict(step='crop', view='polar', cut='lr_cut = ceil((d - round(cos(pi/4) * 0.99 * d)) / 2) px from every border'),
                        dict(step='resize', size=config.get('prepared_size') or 256, mode='bilinear', antialias=True, align_corners=False),
@@ -338,11 +357,9 @@ def export_run(run_dir:str|Path,   # run directory of `cplr-train`
 
 # %% ../nbs/14_curate.ipynb #559e1769
 def _read_rows(ds, rows:np.ndarray)->np.ndarray:
-    "Rows of an HDF5 dataset in the given order (h5py reads increasing indices only)."
-    order = np.argsort(rows)
-    out = np.empty((len(rows), *ds.shape[1:]), ds.dtype)
-    out[order] = ds[np.asarray(rows)[order]] if len(rows) else out[:0]
-    return out
+    "Rows of an HDF5 dataset in the given order, repeats allowed (h5py reads strictly increasing indices only)."
+    uniq, back = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+    return ds[uniq][back] if len(uniq) else np.empty((0, *ds.shape[1:]), ds.dtype)
 
 def _raw_images(path:Path, dataset:str=None)->np.ndarray:
     "Images of a raw file: .npy (H,W) or (N,H,W), or any file `read_data` reads."

@@ -198,12 +198,12 @@ class RawEmbedder:
     "A trained run as a function of raw detector images (B,H,W): the reference's Polar view, resized as in training, embedded."
     def __init__(self, run_dir:str|Path,     # run directory of `cplr-train`
                  device='auto',              # 'auto' (the GPU if there is one), 'cpu', 'cuda', 'cuda:N'
-                 center=None,                # beam centre (row, col) of the raw images (default: the image centre)
+                 center=None,                # beam centre (row, col) of the raw images (default: the run's, else the image centre)
                  prepared_size:int=None,     # size of the views before the resize (default: the run's, else 256)
                 ):
         self.device = default_device(device)
         self.model, self.config = load_run(run_dir, device=str(self.device))
-        self.run_dir, self.center = Path(run_dir), center
+        self.run_dir, self.center = Path(run_dir), center if center is not None else self.config.get('beam_center')
         self.prepared_size = prepared_size or self.config.get('prepared_size') or 256
         self.size = self.config.get('size')
     def __repr__(self): return f"RawEmbedder({self.run_dir.name}: raw -> Polar {self.prepared_size} px -> {self.size} px -> {self.model.embed_dim} dims)"
@@ -280,6 +280,7 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
     "Embed a prepared file (or a raw one) with a trained run and write the embeddings file; under torchrun each process embeds its share."
     if (data is None) == (cxi is None): raise ValueError("give either --data (a prepared file) or --cxi (a raw file)")
     if cxi is not None:
+        if view != 'polar': raise ValueError("--cxi embeds the Polar view, the one a run embeds; --view cartesian needs a prepared file (--data)")
         emb = embed_raw(run, cxi, out, dataset=dataset, center=_parse_center(center), bs=min(bs, 64), device=device, progress=True)
         print(f"{out}: {len(emb)} embeddings of dimension {emb.shape[1]} (raw {Path(cxi).name})")
         return

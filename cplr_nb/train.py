@@ -10,7 +10,7 @@ import json, math, os, random, signal, socket, sys, threading, time, warnings, c
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, h5py, torch, torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -32,11 +32,12 @@ from .loss import NTXentLoss
 from .neighbours import overlap_score
 
 # %% auto #0
-__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'lars_step',
-           'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback',
-           'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1',
-           'RunLogger', 'Checkpointer', 'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback',
-           'cpu_bf16', 'ChannelsLast', 'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
+__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'RUNTIME_KEYS',
+           'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss',
+           'ContrastiveCallback', 'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log',
+           'embed_images', 'partner_top1', 'RunLogger', 'Checkpointer', 'Preempted', 'StopOnSignal', 'RunLocked',
+           'lock_run', 'DistributedCallback', 'cpu_bf16', 'ChannelsLast', 'CPUBFloat16', 'contrastive_learner', 'train',
+           'load_run', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -196,6 +197,10 @@ class WarmupCosine(Callback):
     def before_fit(self):
         n = len(self.dls.train)
         self.warmup_steps, self.total_steps = int(round(self.warmup_epochs * n)), self.steps or self.epochs * n
+        if self.warmup_steps >= self.total_steps:                 # e.g. 10 warmup epochs of a large data set and a short `steps`
+            warnings.warn(f"a warmup of {self.warmup_steps} steps is not shorter than the run ({self.total_steps} steps): "
+                          f"warming up over the first {self.total_steps // 10} steps instead (lower warmup_epochs to choose)")
+            self.warmup_steps = self.total_steps // 10
     def before_batch(self):
         if not self.training: return
         if self.step >= self.total_steps: raise CancelTrainException()   # `steps` done: the epoch ends here, its validation still runs
@@ -477,16 +482,26 @@ def contrastive_learner(dls,                 # `pair_dls` DataLoaders
 def _load(path, device='cpu'):
     return torch.load(path, map_location=device, weights_only=True)
 
+def _beam_center(data)->list|None:
+    "The beam centre a prepared file was made with (`prepare(center=)`), None if the image centre."
+    if isinstance(data, PreparedData): data = data.polar.path if data.lazy else None
+    if data is None: return None
+    with h5py.File(data, 'r') as f: c = f.attrs.get('beam_center')
+    return None if c is None else np.asarray(c, float).tolist()
+
 def _read_resized(views, idx:np.ndarray, size:int, bs:int=256)->torch.Tensor:
     "Images `idx` of `views` (array or `PreparedViews`) at `size`, (n,1,size,size), read and resized in batches."
     out = torch.empty(len(idx), 1, size, size)
     for s in range(0, len(idx), bs): out[s:s + bs, 0] = torch.from_numpy(resize_views(views[idx[s:s + bs]], size))
     return out
 
+RUNTIME_KEYS = ('checkpoint_minutes', 'probe_minutes', 'channels_last', 'cudnn_benchmark')   # may change on resume
+
 def _resume_config(out:Path, mode, temperature, seed, epochs, overrides)->dict:
     if not (out/'config.json').exists(): raise FileNotFoundError(f"{out}: no config.json to resume from (start the run without resume)")
     cfg = json.loads((out/'config.json').read_text())
     given = dict(mode=mode, temperature=temperature, seed=seed, **overrides)
+    cfg.update({k: v for k, v in given.items() if k in RUNTIME_KEYS and v is not None})   # how the run is carried out, not what it learns
     clash = {k: (cfg.get(k), v) for k, v in given.items() if v is not None and cfg.get(k) != v}
     if clash: raise ValueError(f"{out}: the run was started with other settings {{key: (run, given)}} = {clash}; use a new run directory")
     if epochs is not None and epochs != cfg['epochs']:
@@ -535,7 +550,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'], device=device,
                        cache=cache, num_workers=num_workers, epoch_steps=cfg.get('epoch_steps'), rank=rank, world=ws, **cfg['aug'])
         if cfg.get('steps') and not resume: cfg['epochs'] = math.ceil(cfg['steps'] / len(dls.train))   # the epochs the steps take
-        if not resume: cfg['prepared_size'] = prep.size      # the views' size before the resize: what raw images must be prepared to
+        if not resume: cfg.update(prepared_size=prep.size, beam_center=_beam_center(data))   # how raw images must be prepared for this run
         if rank == 0 and not resume:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_write(out/'config.json') as tmp: Path(tmp).write_text(json.dumps(cfg, indent=1))
