@@ -214,7 +214,8 @@ class PreparedViews:
             if not -len(self) <= i < len(self): raise IndexError(f"image {i} out of range for {len(self)} images")
             return np.asarray(self.dataset[int(i) % len(self)], np.float32)
         if isinstance(i, slice): return np.asarray(self.dataset[i], np.float32)
-        idx = np.arange(len(self))[np.asarray(i)]                  # checks the range, turns a boolean mask into indices
+        i = np.asarray(i)
+        idx = np.arange(len(self))[i if i.size else i.astype(np.intp)]   # checks the range, turns a boolean mask into indices
         order = np.argsort(idx, kind='stable')
         out = np.empty((len(idx), *self.shape[1:]), np.float32)
         if len(idx): out[order] = self._read_sorted(idx[order])
