@@ -353,11 +353,12 @@ class PairDL(DataLoader):
         return super().new(dataset, cls, **{**kw, **kwargs})
     def get_idxs(self):
         if self.epoch_steps is None: return super().get_idxs()
-        n, need = len(self.dataset), self.epoch_steps * self.bs
+        need = self.epoch_steps * self.bs
+        usable = len(self.dataset) // self.bs * self.bs      # whole batches of a pass: no batch spans two passes (no image twice)
         out, pos = [], self.epoch * need                   # this epoch's place in the stream of passes
         while len(out) < need:
-            p, off = divmod(pos, n)
-            take = np.random.default_rng([self.seed, p]).permutation(n)[off:off + need - len(out)]
+            p, off = divmod(pos, usable)
+            take = np.random.default_rng([self.seed, p]).permutation(len(self.dataset))[:usable][off:off + need - len(out)]
             out += take.tolist(); pos += len(take)
         return out
     def create_item(self, s): return s
