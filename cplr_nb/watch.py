@@ -283,6 +283,8 @@ class WatchLog:
         end = raw.rfind(b'\n') + 1                    # after the last complete row
         lines = raw[:end].decode().splitlines()
         old = json.loads(lines[0][len(_MAGIC):])
+        if self.meta.get('novelty_rule') not in (None, 'given') and old.get('novelty_rule') == self.meta['novelty_rule']:
+            self.meta['novelty'] = old.get('novelty')    # a threshold computed by the same rule: the logged one, not a recomputation that may differ
         diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in self.meta.items() if old.get(k) != v]
         if diff: raise DataError(f"{self.path}: a log written with other settings: {'; '.join(diff)}; continue with the same settings or give a new --out")
         if end < len(raw): os.truncate(self.path, end)  # a row cut short by a crash: its shots are read again
@@ -393,6 +395,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
                 reference=None if reference is None else str(Path(reference).resolve()), novelty=ref.novelty, novelty_rule=ref.rule,
                 query=None if query is None else str(query), near=ref.near)
     log = WatchLog(out, meta, dim if embeddings else None)
+    ref.novelty = log.meta['novelty']                  # on a restart: the threshold the log was written with
     secs, n = dict.fromkeys(STAGES, 0.), dict(shots=0, novel=0, near=0)
 
     def batch(name, start, end):        # read, embed, search, log: one batch of shots, timed
