@@ -20,12 +20,13 @@ Cases (the targets of issue 13, on 2 CPU cores):
 
 Results: benchmarks/curate/results.json and .md, figures in benchmarks/curate/.
 """
-import argparse, json, math, os, shutil, subprocess, sys, tempfile, time, warnings
+import shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from cases import run_cases
 OUT = HERE/'curate'
 RESULTS = {}      # the results so far: the default case uses the validation case's choice
 SHOTS = (1, 2, 5, 10, 20)
@@ -171,26 +172,4 @@ def markdown(r:dict)->str:
                f"{ok(w.get('shots_per_s', 0) >= 120)}" + (f" ({w['summary']})" if 'summary' in w else ''), ""]
     return '\n'.join(md)
 
-if __name__ == '__main__':
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--quick', action='store_true'); ap.add_argument('--only', default=','.join(CASES))
-    ap.add_argument('--workdir', default=None)
-    a = ap.parse_args()
-    warnings.filterwarnings('ignore')
-    work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix='bench_curate_'))
-    work.mkdir(parents=True, exist_ok=True)
-    res_path = OUT/'results.json'
-    results = RESULTS = json.loads(res_path.read_text()) if res_path.exists() and not a.quick else {}
-    try:
-        for name in a.only.split(','):
-            if name not in CASES: raise SystemExit(f"error: unknown case {name!r}; cases: {', '.join(CASES)}")
-            t = time.perf_counter()
-            results[name] = CASES[name](work, a.quick)
-            print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-            if not a.quick:
-                OUT.mkdir(exist_ok=True)
-                res_path.write_text(json.dumps(results, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
-    finally:
-        if not a.workdir: shutil.rmtree(work, ignore_errors=True)
-    print(markdown(results))
-    if not a.quick: (OUT/'results.md').write_text(markdown(results) + '\n')
+if __name__ == '__main__': run_cases(__doc__, CASES, markdown, OUT/'results.json', RESULTS)

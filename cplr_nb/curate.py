@@ -10,8 +10,8 @@ import csv, json, math, warnings
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5
-from .neighbours import check_embeddings, knn, metric_features, EmbeddingIndex
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, atomic_write, cli_tool, _open_h5
+from .neighbours import check_embeddings, metric_features, EmbeddingIndex
 
 # %% auto #0
 __all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search', 'query_knn', 'search_montage',
@@ -21,7 +21,7 @@ __all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search
 
 # %% ../nbs/14_curate.ipynb #a44393f9
 class EntryNames:
-    "The entry names of an embeddings file, kept as the file's bytes and decoded one at a time (10⁶ names: 0.3 s instead of 1)."
+    "The entry names of an embeddings file, kept as the file's bytes and decoded one at a time (not all 10⁶ of them for 10 hits)."
     def __init__(self, f:h5py.File, n:int): self.raw, self.n = (f['entries'][()] if 'entries' in f else None), n
     def __len__(self): return self.n
     def __getitem__(self, i): return str(i) if self.raw is None else self.raw[i].decode()
@@ -63,12 +63,16 @@ def search(emb:np.ndarray,          # (N,D) embeddings searched
         if index.n != len(emb) or index.d != emb.shape[1]: raise ValueError(f"index of {index.n}x{index.d} for embeddings of {emb.shape}")
         idx, dist = index.search(qe, kk)
     else: idx, dist = query_knn(emb, qe, kk, metric)
+    return _hits(idx, dist, q if own else None, k, entries)
+
+def _hits(idx:np.ndarray, dist:np.ndarray, rows, k:int, entries)->list:
+    "`search`'s answer from the neighbours of every query; `rows`: the queries' own rows (dropped from their hits), or None."
+    name = lambda i: entries[i] if entries is not None else str(i)
     hits = []
-    for j in range(len(qe)):
-        keep = [(i, d) for i, d in zip(idx[j], dist[j]) if i >= 0 and not (own and i == q[j])][:k]
-        name = (entries[q[j]] if entries is not None else str(q[j])) if own else f'query_{j}'
-        hits += [dict(query=name, query_row=int(q[j]) if own else -1, rank=r + 1, row=int(i),
-                      entry=entries[i] if entries is not None else str(i), distance=float(d)) for r, (i, d) in enumerate(keep)]
+    for j in range(len(idx)):
+        keep = [(i, d) for i, d in zip(idx[j], dist[j]) if i >= 0 and (rows is None or i != rows[j])][:k]
+        hits += [dict(query=name(rows[j]) if rows is not None else f'query_{j}', query_row=int(rows[j]) if rows is not None else -1,
+                      rank=r + 1, row=int(i), entry=name(i), distance=float(d)) for r, (i, d) in enumerate(keep)]
     return hits
 
 def query_knn(emb:np.ndarray,   # (N,D) embeddings searched
@@ -97,8 +101,6 @@ def query_knn(emb:np.ndarray,   # (N,D) embeddings searched
     return best_i.numpy(), d.float().numpy()
 
 # %% ../nbs/14_curate.ipynb #4aaeff76
-def _label_text(l:np.ndarray)->str: return ', '.join(n for n, v in zip(LABEL_NAMES, l) if v) or '–'
-
 def search_montage(hits:list,            # `search`'s answer
                    images,               # (N,H,W) images of the shots (a Polar view), array or lazy
                    labels:np.ndarray=None, # (N,11) labels, shown under the images
@@ -107,6 +109,7 @@ def search_montage(hits:list,            # `search`'s answer
                   ):
     "Figure: one row per query, the query then its neighbours nearest first, with distances (and labels)."
     import matplotlib.pyplot as plt
+    from cplr_nb.explore import label_text
     queries = list(dict.fromkeys(h['query'] for h in hits))
     k = max(h['rank'] for h in hits)
     fig, axs = plt.subplots(len(queries), k + 1, figsize=(tile * (k + 1), tile * 1.25 * len(queries)), squeeze=False)
@@ -119,7 +122,7 @@ def search_montage(hits:list,            # `search`'s answer
         for h in (h for h in hits if h['query'] == q):
             ax = axs[r, h['rank']]
             ax.imshow(images[h['row']], cmap='magma')
-            ax.set_title(f"{h['entry']}  d={h['distance']:.3f}" + (f"\n{_label_text(labels[h['row']])}" if labels is not None else ''), fontsize=5)
+            ax.set_title(f"{h['entry']}  d={h['distance']:.3f}" + (f"\n{label_text(labels[h['row']])}" if labels is not None else ''), fontsize=5)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
@@ -127,7 +130,7 @@ def search_montage(hits:list,            # `search`'s answer
 # %% ../nbs/14_curate.ipynb #6c2f0d3b
 PROPAGATION = ('knn', 'logreg', 'spreading')
 
-def _unit(e:np.ndarray)->np.ndarray: return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+def _unit(e:np.ndarray)->np.ndarray: return metric_features(e, 'cosine')[0].numpy()   # the unit vectors the cosine kNN compares
 
 def propagate_labels(emb:np.ndarray,          # (N,D) embeddings (compared by cosine)
                      labelled_idx,            # (M,) rows of the labelled shots
@@ -251,7 +254,7 @@ def cluster_embedding(emb:np.ndarray,         # (N,D) embeddings (compared by co
     "Cluster the shots of an embedding, with each cluster's most typical shots first."
     from sklearn.cluster import HDBSCAN, KMeans
     if method not in CLUSTERING: raise ValueError(f"method must be one of {CLUSTERING}, got {method!r}")
-    u = _unit(check_embeddings(emb).astype(np.float32))
+    u = _unit(emb)
     n = len(u)
     if reduce_dim and reduce_dim < u.shape[1] and n > reduce_dim + 2:
         import umap
@@ -372,7 +375,7 @@ def _raw_images(path:Path, dataset:str=None)->np.ndarray:
 
 def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
                 query:list=None,   # entries or row numbers of shots of the file
-                images:str|Path=None, # or a raw image file (.npy, CXI, HDF5/NPZ stack) to embed with `run`
+                images=None,       # or raw images: a file (.npy, CXI, HDF5/NPZ stack) or an (N,H,W) array, embedded with `run`
                 run:str|Path=None, # run directory for `images` (default: the one the embeddings file names)
                 k:int=10,          # neighbours
                 index:str|Path=None, # saved faiss index of the file (cplr-index): nothing of size N×D is read
@@ -387,25 +390,16 @@ def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
         entries = EntryNames(f, n)
         if images is not None:
             from cplr_nb.embed import RawEmbedder               # fastai and timm: only for raw images
-            emb_fn, raw = RawEmbedder(run or str(f.attrs.get('run', '')), 'auto'), _raw_images(Path(images), dataset)
+            emb_fn, raw = RawEmbedder(run or str(f.attrs.get('run', '')), 'auto'), (images if isinstance(images, np.ndarray) else _raw_images(Path(images), dataset))
             q = np.concatenate([emb_fn(raw[s:s + 32]) for s in range(0, len(raw), 32)])
         else: q = resolve_queries(entries, query)
         if index is not None:
             idx = EmbeddingIndex.load(index)
             if (idx.n, idx.d) != ds.shape: raise ValueError(f"{index}: an index of {idx.n}x{idx.d}, the embeddings are {ds.shape[0]}x{ds.shape[1]}")
-            hits = _search_index(idx, _read_rows(ds, q) if q.ndim == 1 else q, q if q.ndim == 1 else None, k, entries)
+            own = q.ndim == 1
+            i, d = idx.search((_read_rows(ds, q) if own else q).astype(np.float32), k + own)
+            hits = _hits(i, d, q if own else None, k, entries)
         else: hits = search(ds[()], q, k, metric, entries=entries)   # small files: exact search
-    return hits
-
-def _search_index(index:EmbeddingIndex, qe:np.ndarray, rows, k:int, entries:list)->list:
-    "`search` through a saved index, without the embeddings matrix: the query rows themselves are dropped from their hits."
-    idx, dist = index.search(qe.astype(np.float32), k + (rows is not None))
-    hits = []
-    for j in range(len(qe)):
-        keep = [(i, d) for i, d in zip(idx[j], dist[j]) if i >= 0 and (rows is None or i != rows[j])][:k]
-        name = entries[rows[j]] if rows is not None else f'query_{j}'
-        hits += [dict(query=name, query_row=int(rows[j]) if rows is not None else -1, rank=r + 1, row=int(i), entry=entries[i],
-                      distance=float(d)) for r, (i, d) in enumerate(keep)]
     return hits
 
 def _write_table(rows:list, out:Path):
@@ -431,16 +425,16 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
                ):
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
-    hits = search_file(emb, query.split(',') if query else None, images, run, k, index, dataset)
+    raw = None if images is None else _raw_images(Path(images), dataset)    # read once: for the search and the montage
+    hits = search_file(emb, query.split(',') if query else None, raw, run, k, index, dataset)
     for h in hits: print(f"{h['query']}\t{h['rank']}\t{h['entry']}\t{h['distance']:.4f}")
     if out: _write_table(hits, Path(out))
     if montage:
         from cplr_nb.embed import open_view
         with open_view(data) as views:
             qimg = {}
-            if images is not None:
+            if raw is not None:
                 from cplr_nb.projection import reference_polar
-                raw = _raw_images(Path(images), dataset)
                 qimg = {f'query_{j}': reference_polar(torch.from_numpy(raw[j:j + 1]), views.shape[-1])[0, 0].numpy() for j in range(len(raw))}
             search_montage(hits, views, query_images=qimg).savefig(montage, dpi=120)
 

@@ -345,7 +345,7 @@ def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
             x = torch.from_numpy(imgs[idx]).to(device)
             if center is not None: x = recentre(x[:, None], center)
             polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
-            for k, v in (('polar', polar), ('cartesian', cart)):     # converted by NumPy: HDF5's own float16 conversion is 3x slower
+            for k, v in (('polar', polar), ('cartesian', cart)):     # converted by NumPy: HDF5's own float16 conversion is slower
                 f[k][idx[0]:idx[-1] + 1] = v[:, 0].cpu().numpy().astype(dtype)
             del x, polar, cart
             release_memory()
