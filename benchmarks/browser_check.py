@@ -21,7 +21,7 @@ labelled shots. It uses Debian's Chromium (`apt-get install chromium`; `--chromi
 `playwright install`. Without Chromium or Playwright it prints a SKIP line and exits 0; a failure prints FAIL with the
 step that failed and the end of JupyterLab's log, and exits 1. The Jupyter server and its kernel are stopped at the end.
 """
-import argparse, json, os, re, secrets, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, secrets, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
 
 T0 = time.perf_counter()
