@@ -24,17 +24,21 @@ Cases (the targets of issue 12, on 2 CPU cores):
   below float16's rounding): how much the scores move under any change at all. For information, also the same
   network trained on the float16 file with the same seed (the difference of two trainings mixes the rounding with
   the chaos of training; compare it with the spread of training seeds).
+- training: the `cpu` recipe (the ablation study's 'CPLR, cpu recipe') trained on float16 and on float32 views of the
+  validation simulation (seed 1001, used by no report), 3 training seeds each, scored as `13_ablation` scores: does
+  storing the views as float16 change what the training learns, beyond the spread of training seeds?
 - faiss: `benchmarks/bench_index.py` at 10^6 x 128 with 10^4 queries; target: recall@13 >= 0.95 against exact
   search, built and searched within 15 min.
 
 Results are printed as Markdown and written to benchmarks/scale/results.json and .md (a case run alone updates its part).
 """
-import argparse, json, math, os, shutil, subprocess, sys, tempfile, time, warnings
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, h5py
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from cases import run_cases
 _MEASURE = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); r = subprocess.run(sys.argv[1:]); "
             "print('MEASURED', json.dumps(dict(rc=r.returncode, wall=time.perf_counter() - t, "
             "rss_gb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)))")
@@ -160,12 +164,29 @@ def case_quantisation(work:Path, quick:bool)->dict:
             if v in res[k]: res[k][f'max_abs_diff {v}'] = max(abs(res[k][v][s] - res[k]['float32'][s]) for s in res[k]['float32'])
     return res
 
+def case_training(work:Path, quick:bool)->dict:
+    "The `cpu` recipe trained on float16 and on float32 views of the validation simulation, 3 training seeds each, scored as the ablation study scores."
+    from cplr_nb.simulate import simulate, write_simulation
+    from cplr_nb.projection import prepare, load_prepared
+    from cplr_nb.ablation import VALIDATION_SEED, run_variant, summarise
+    n, seeds = (300, 1) if quick else (1260, 3)
+    sim = simulate(n, 256, VALIDATION_SEED, select='paper')
+    cxi = write_simulation(work/'val.cxi', sim)
+    nuis = {'photons': sim.params['photons'], 'response': sim.params['detector_response']}
+    spec = dict(mode='polcart', overrides=dict(probe_every=4, **({'epochs': 4} if quick else {})))   # the study's 'CPLR, cpu recipe'
+    out = {}
+    for dtype in ('float16', 'float32'):
+        prep = load_prepared(prepare(cxi, work/f'val_{dtype}.h5', size=256, dtype=dtype, compression='blosc' if dtype == 'float16' else 'none', progress=False))
+        runs = [run_variant(prep, nuis, 'CPLR, cpu recipe', spec, s, work/f'study_{dtype}') for s in range(seeds)]
+        out[dtype] = {k: v for k, v in summarise(runs).items() if not isinstance(v, (list, dict))}
+    return dict(n=n, seeds=seeds, simulation=VALIDATION_SEED, **out)
+
 def case_faiss(work:Path, quick:bool)->dict:
     from bench_index import faiss_recall
     return faiss_recall(n=100_000 if quick else 1_000_000, d=128, nq=2_000 if quick else 10_000, k=13)
 
 CASES = {'entries': case_entries, 'train_rss': case_train_rss, 'prepare': case_prepare,
-         'quantisation': case_quantisation, 'faiss': case_faiss}
+         'quantisation': case_quantisation, 'training': case_training, 'faiss': case_faiss}
 
 def markdown(r:dict)->str:
     "The results as Markdown tables, with the targets."
@@ -207,6 +228,13 @@ def markdown(r:dict)->str:
         md += ["", f"- every score of PCA and of a fixed network within 0.005 of float32: {ok(worst <= 0.005)} (largest change {worst:.4f}; "
                f"the same scores move by up to {floor:.4f} when the float32 views get Gaussian noise of 10^-6, far below any rounding: "
                "the cross-validated read-out moves with any change of its input)", ""]
+    if 'training' in r:
+        t, cols = r['training'], ('overlap', 'precision', 'recall', 'photon_ratio')
+        md += [f"| cpu recipe trained on the validation simulation (seed {t['simulation']}, {t['n']} shots), {t['seeds']} training seeds | "
+               + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        md += [f"| {d} views | " + " | ".join(f"{t[d][c]:.3f} ± {t[d][c + '_std']:.3f}" for c in cols) + " |" for d in ('float32', 'float16')]
+        md += ["", f"- Overlap difference float16 − float32: {t['float16']['overlap'] - t['float32']['overlap']:+.3f} "
+               f"(the spread of training seeds: ±{max(t['float16']['overlap_std'], t['float32']['overlap_std']):.3f})", ""]
     if 'faiss' in r:
         f = r['faiss']
         md += [f"- faiss {f.get('kind', '')} index of {f['n']} x {f['d']}: build {f['build_s']:.0f} s, search of {f['nq']} queries "
@@ -214,27 +242,4 @@ def markdown(r:dict)->str:
                f"{ok(f['recall'] >= 0.95 and f['build_s'] + f['search_s'] <= 900)}", ""]
     return '\n'.join(md)
 
-if __name__ == '__main__':
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--quick', action='store_true', help='smaller cases, for a check of the script')
-    ap.add_argument('--only', default=','.join(CASES), help='comma-separated cases')
-    ap.add_argument('--workdir', default=None, help='keep the files here (default: a temporary directory, removed)')
-    ap.add_argument('--out', default=str(HERE/'scale'/'results.json'))
-    a = ap.parse_args()
-    warnings.filterwarnings('ignore')
-    work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix='bench_scale_'))
-    work.mkdir(parents=True, exist_ok=True)
-    out = Path(a.out)
-    results = json.loads(out.read_text()) if out.exists() and not a.quick else {}
-    try:
-        for name in a.only.split(','):
-            if name not in CASES: raise SystemExit(f"error: unknown case {name!r}; cases: {', '.join(CASES)}")
-            t = time.perf_counter()
-            results[name] = CASES[name](work, a.quick)
-            print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-            if not a.quick:
-                out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(results, indent=1))
-    finally:
-        if not a.workdir: shutil.rmtree(work, ignore_errors=True)
-    print(markdown(results))
-    if not a.quick: out.with_suffix('.md').write_text(markdown(results) + '\n')
+if __name__ == '__main__': run_cases(__doc__, CASES, markdown, HERE/'scale'/'results.json')
