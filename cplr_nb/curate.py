@@ -101,6 +101,8 @@ def query_knn(emb:np.ndarray,   # (N,D) embeddings searched
     return best_i.numpy(), d.float().numpy()
 
 # %% ../nbs/14_curate.ipynb #4aaeff76
+def _label_text(l:np.ndarray)->str: return ', '.join(n for n, v in zip(LABEL_NAMES, l) if v) or '–'   # (the explorer imports curate: not its label_text)
+
 def search_montage(hits:list,            # `search`'s answer
                    images,               # (N,H,W) images of the shots (a Polar view), array or lazy
                    labels:np.ndarray=None, # (N,11) labels, shown under the images
@@ -109,7 +111,6 @@ def search_montage(hits:list,            # `search`'s answer
                   ):
     "Figure: one row per query, the query then its neighbours nearest first, with distances (and labels)."
     import matplotlib.pyplot as plt
-    from cplr_nb.explore import label_text
     queries = list(dict.fromkeys(h['query'] for h in hits))
     k = max(h['rank'] for h in hits)
     fig, axs = plt.subplots(len(queries), k + 1, figsize=(tile * (k + 1), tile * 1.25 * len(queries)), squeeze=False)
@@ -122,7 +123,7 @@ def search_montage(hits:list,            # `search`'s answer
         for h in (h for h in hits if h['query'] == q):
             ax = axs[r, h['rank']]
             ax.imshow(images[h['row']], cmap='magma')
-            ax.set_title(f"{h['entry']}  d={h['distance']:.3f}" + (f"\n{label_text(labels[h['row']])}" if labels is not None else ''), fontsize=5)
+            ax.set_title(f"{h['entry']}  d={h['distance']:.3f}" + (f"\n{_label_text(labels[h['row']])}" if labels is not None else ''), fontsize=5)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
