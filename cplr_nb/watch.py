@@ -19,12 +19,20 @@ from .projection import _parse_center
 from fastcore.script import store_true
 
 # %% auto #0
-__all__ = ['TEMPORARY_SUFFIXES', 'WATCH_COLUMNS', 'STAGES', 'WaitForData', 'GrowingStack', 'NewFiles', 'novelty_threshold',
-           'Reference', 'WatchLog', 'read_watch', 'faiss_threads', 'watch', 'stop_on_signals', 'cplr_watch']
+__all__ = ['HDF5_SIGNATURE', 'TEMPORARY_SUFFIXES', 'WATCH_COLUMNS', 'STAGES', 'WaitForData', 'GrowingStack', 'NewFiles',
+           'novelty_threshold', 'Reference', 'WatchLog', 'read_watch', 'faiss_threads', 'watch', 'stop_on_signals',
+           'cplr_watch']
 
 # %% ../nbs/15_watch.ipynb #2fce8262
 class WaitForData(OSError):
     "The data are not there yet, or a writer holds the file: look again at the next poll."
+
+HDF5_SIGNATURE = b'\x89HDF\r\n\x1a\n'
+
+def _being_created(path:Path)->bool:
+    "Whether `path` looks like an HDF5 file a writer has created but not yet flushed: empty, or starting with zeros or part of the signature."
+    with open(path, 'rb') as f: head = f.read(len(HDF5_SIGNATURE))
+    return HDF5_SIGNATURE.startswith(head) or not any(head)
 
 def _open_growing(path:Path):
     "`path` opened read-only in SWMR mode; `WaitForData` while it is missing or a writer holds it."
@@ -32,7 +40,9 @@ def _open_growing(path:Path):
     if path.is_dir(): raise IsADirectoryError(f"{path}: is a directory; give a file, or watch the folder with --pattern")
     try: return h5py.File(path, 'r', swmr=True)
     except OSError as e:
-        if not h5py.is_hdf5(path): raise DataError(f"{path}: not an HDF5 file") from e
+        if not h5py.is_hdf5(path):
+            if _being_created(path): raise WaitForData(f"{path}: is being created (no HDF5 signature written yet)") from e
+            raise DataError(f"{path}: not an HDF5 file") from e
         raise WaitForData(f"{path}: cannot be opened now, a writer holds it or it is being written ({' '.join(str(e).split())[:120]})") from e
 
 def _completed_rows(f, path:Path, spec:str)->int:
