@@ -594,8 +594,9 @@ def run_baselines(data,                     # prepared HDF5 file (or `PreparedDa
     ms, out = _methods(methods), Path(out)
     if 'vae' in ms and vae_config not in VAE_CONFIGS: raise ValueError(f"vae_config must be one of {list(VAE_CONFIGS)}, got {vae_config!r}")
     with open_view(data) as v: n_all = len(v)
-    fit, subsampled = max(2, int(max_gb * 2**30 // (4 * size * size * (2 if 'vae' in ms and size != VAE_SIZE else 1)))), None
-    if (max_images or n_all) > fit:            # PCA, FA, UMAP and the N² measures need every image in memory at once
+    per_image = 4 * (size**2 + (VAE_SIZE**2 if 'vae' in ms and size != VAE_SIZE else 0))   # float32 at `size`, and the VAE's own copy
+    fit, subsampled = max(2, int(max_gb * 2**30 // per_image)), None
+    if min(max_images or n_all, n_all) > fit:            # PCA, FA, UMAP and the N² measures need every image in memory at once
         subsampled = f"{fit} of {n_all} images, a random subset: all would take more than {max_gb:g} GB at {size} px"
         warnings.warn(f"{data}: {subsampled} (max_gb, max_images)")
         max_images = fit
