@@ -41,10 +41,10 @@ sys.path.insert(0, str(HERE))
 from cases import run_cases
 _MEASURE = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); r = subprocess.run(sys.argv[1:]); "
             "print('MEASURED', json.dumps(dict(rc=r.returncode, wall=time.perf_counter() - t, "
-            "rss_gb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)))")
+            "rss_gib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)))")
 
 def measured(cmd:list, env=None)->dict:
-    "Run `cmd` in a wrapper process: its exit code, wall seconds and peak RSS in GB."
+    "Run `cmd` in a wrapper process: its exit code, wall seconds and peak RSS in GiB (ru_maxrss is in KiB)."
     r = subprocess.run([sys.executable, '-c', _MEASURE, *map(str, cmd)], capture_output=True, text=True, env=env)
     line = [l for l in r.stdout.splitlines() if l.startswith('MEASURED ')]
     if not line: raise RuntimeError(f"{cmd[0]} gave no measurement:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
@@ -82,7 +82,7 @@ def case_entries(work:Path, quick:bool)->dict:
     m = measured(['cplr-prepare', '--cxi', src, '--out', work/'entries_prep.h5', '--size', '32', '--select', 'all'])
     prep = load_prepared(work/'entries_prep.h5', lazy=True)
     ok = len(prep) == n and prep.entries[-1] == f'entry_{n}'
-    return dict(n=n, loads=ok, wall_s=m['wall'], rss_gb=m['rss_gb'], last_entry=prep.entries[-1])
+    return dict(n=n, loads=ok, wall_s=m['wall'], rss_gib=m['rss_gib'], last_entry=prep.entries[-1])
 
 def case_train_rss(work:Path, quick:bool)->dict:
     from cplr_nb.projection import prepare, load_prepared, write_prepared
@@ -100,8 +100,8 @@ def case_train_rss(work:Path, quick:bool)->dict:
             run = work/f'run_{how}_{n}'
             shutil.rmtree(run, ignore_errors=True)
             m = measured(['cplr-train', '--data', path, '--out', run, '--epochs', '1', '--no-progress', *extra])
-            out[f'{how}_{n}'] = dict(n=n, rss_gb=m['rss_gb'], wall_s=m['wall'])
-        out[f'{how}_growth_gb'] = out[f'{how}_{big}']['rss_gb'] - out[f'{how}_{small}']['rss_gb']
+            out[f'{how}_{n}'] = dict(n=n, rss_gib=m['rss_gib'], wall_s=m['wall'])
+        out[f'{how}_growth_gib'] = out[f'{how}_{big}']['rss_gib'] - out[f'{how}_{small}']['rss_gib']
     out.update(small=small, big=big)
     return out
 
@@ -113,7 +113,7 @@ def case_prepare(work:Path, quick:bool)->dict:
         n = small * times
         stack = tiled_stack(sim, work/f'stack_{n}.h5', times)
         m = measured(['cplr-prepare', '--cxi', stack, '--out', work/f'prep_{n}.h5', '--size', '256'])
-        out[str(n)] = dict(n=n, wall_s=m['wall'], images_per_s=n / m['wall'], rss_gb=m['rss_gb'])
+        out[str(n)] = dict(n=n, wall_s=m['wall'], images_per_s=n / m['wall'], rss_gib=m['rss_gib'])
         if times == 1:      # the size case, on the unrepeated images
             m32 = measured(['cplr-prepare', '--cxi', stack, '--out', work/f'prep_{n}_f32.h5', '--size', '256',
                             '--dtype', 'float32', '--compression', 'none'])
@@ -194,22 +194,22 @@ def markdown(r:dict)->str:
     if 'entries' in r:
         e = r['entries']
         md += [f"- `cplr-prepare --select all` of {e['n']} entries: {'loads' if e['loads'] else 'FAILED'} "
-               f"(last entry {e['last_entry']}), {e['wall_s']:.1f} s, peak {e['rss_gb']:.2f} GB: {ok(e['loads'])}", ""]
+               f"(last entry {e['last_entry']}), {e['wall_s']:.1f} s, peak {e['rss_gib']:.2f} GiB: {ok(e['loads'])}", ""]
     if 'train_rss' in r:
         t = r['train_rss']; s, b = t['small'], t['big']
-        md += ["| cplr-train --epochs 1, 64 px | " + f"N = {s} | N = {b} | growth | target < 0.3 GB |", "|---|---|---|---|---|"]
+        md += ["| cplr-train --epochs 1, 64 px | " + f"N = {s} | N = {b} | growth | target < 0.3 GB (0.28 GiB) |", "|---|---|---|---|---|"]
         for how in ('default', 'stream'):
-            md.append(f"| {how} | {t[f'{how}_{s}']['rss_gb']:.2f} GB ({t[f'{how}_{s}']['wall_s']:.0f} s) | "
-                      f"{t[f'{how}_{b}']['rss_gb']:.2f} GB ({t[f'{how}_{b}']['wall_s']:.0f} s) | {t[f'{how}_growth_gb']:+.2f} GB | "
-                      f"{ok(t[f'{how}_growth_gb'] < 0.3)} |")
+            md.append(f"| {how} | {t[f'{how}_{s}']['rss_gib']:.2f} GiB ({t[f'{how}_{s}']['wall_s']:.0f} s) | "
+                      f"{t[f'{how}_{b}']['rss_gib']:.2f} GiB ({t[f'{how}_{b}']['wall_s']:.0f} s) | {t[f'{how}_growth_gib']:+.2f} GiB | "
+                      f"{ok(t[f'{how}_growth_gib'] < 0.3e9 / 2**30)} |")
         md.append("")
     if 'prepare' in r:
         p = r['prepare']; ns = sorted((v for k, v in p.items() if k != 'size'), key=lambda v: v['n'])
         md += ["| cplr-prepare, 256² -> 256 px | images/s | peak RSS |", "|---|---|---|"]
-        md += [f"| {v['n']} images | {v['images_per_s']:.0f} | {v['rss_gb']:.2f} GB |" for v in ns]
+        md += [f"| {v['n']} images | {v['images_per_s']:.0f} | {v['rss_gib']:.2f} GiB |" for v in ns]
         md += ["", f"- streaming rate at {ns[-1]['n']} images: {ns[-1]['images_per_s']:.0f} images/s, target >= 300: "
-               f"{ok(ns[-1]['images_per_s'] >= 300)}; peak memory {ns[0]['rss_gb']:.2f} GB at {ns[0]['n']}, "
-               f"{ns[-1]['rss_gb']:.2f} GB at {ns[-1]['n']}"]
+               f"{ok(ns[-1]['images_per_s'] >= 300)}; peak memory {ns[0]['rss_gib']:.2f} GiB at {ns[0]['n']}, "
+               f"{ns[-1]['rss_gib']:.2f} GiB at {ns[-1]['n']}"]
         sz = p['size']
         md += [f"- prepared file of {sz['n']} images: {sz['default_mb']:.0f} MB (float16, Blosc) against {sz['float32_mb']:.0f} MB "
                f"(float32, no compression: the format before), {sz['ratio']:.2f}x smaller, target >= 2x: {ok(sz['ratio'] >= 2)}; "
