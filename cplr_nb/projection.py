@@ -234,6 +234,7 @@ class PreparedData:
     source: str = ''
     photon_energy_ev: np.ndarray = None
     bunch_id: np.ndarray = None
+    beam_center: list = None          # (row, col) the images were recentred on (`prepare(center=)`); None: the image centre
     @property
     def size(self): return self.polar.shape[-1]
     @property
@@ -305,7 +306,8 @@ def load_prepared(path:str|Path, # prepared HDF5 file
         return PreparedData(polar, cart, labels, list(a.get('label_names', LABEL_NAMES)),
                             prepared_entries(f, n), str(a.get('source', '')),
                             f['photon_energy_ev'][()] if 'photon_energy_ev' in f else np.full(n, np.nan),
-                            f['bunch_id'][()] if 'bunch_id' in f else np.full(n, -1, np.int64))
+                            f['bunch_id'][()] if 'bunch_id' in f else np.full(n, -1, np.int64),
+                            np.asarray(a['beam_center'], float).tolist() if 'beam_center' in a else None)
 
 # %% ../nbs/03_projection.ipynb #19cae73e
 try: _malloc_trim = ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim

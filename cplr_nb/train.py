@@ -10,7 +10,7 @@ import json, math, os, random, signal, socket, sys, threading, time, warnings, c
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-import numpy as np, h5py, torch, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -482,13 +482,6 @@ def contrastive_learner(dls,                 # `pair_dls` DataLoaders
 def _load(path, device='cpu'):
     return torch.load(path, map_location=device, weights_only=True)
 
-def _beam_center(data)->list|None:
-    "The beam centre a prepared file was made with (`prepare(center=)`), None if the image centre."
-    if isinstance(data, PreparedData): data = data.polar.path if data.lazy else None
-    if data is None: return None
-    with h5py.File(data, 'r') as f: c = f.attrs.get('beam_center')
-    return None if c is None else np.asarray(c, float).tolist()
-
 def _read_resized(views, idx:np.ndarray, size:int, bs:int=256)->torch.Tensor:
     "Images `idx` of `views` (array or `PreparedViews`) at `size`, (n,1,size,size), read and resized in batches."
     out = torch.empty(len(idx), 1, size, size)
@@ -550,7 +543,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         dls = pair_dls(prep, cfg['mode'], size=cfg['size'], bs=cfg['bs'], valid_pct=cfg['valid_pct'], seed=cfg['seed'], device=device,
                        cache=cache, num_workers=num_workers, epoch_steps=cfg.get('epoch_steps'), rank=rank, world=ws, **cfg['aug'])
         if cfg.get('steps') and not resume: cfg['epochs'] = math.ceil(cfg['steps'] / len(dls.train))   # the epochs the steps take
-        if not resume: cfg.update(prepared_size=prep.size, beam_center=_beam_center(data))   # how raw images must be prepared for this run
+        if not resume: cfg.update(prepared_size=prep.size, beam_center=prep.beam_center)   # how raw images must be prepared for this run
         if rank == 0 and not resume:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_write(out/'config.json') as tmp: Path(tmp).write_text(json.dumps(cfg, indent=1))
