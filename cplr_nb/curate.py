@@ -136,7 +136,7 @@ def _unit(e:np.ndarray)->np.ndarray: return metric_features(e, 'cosine')[0].nump
 def propagate_labels(emb:np.ndarray,          # (N,D) embeddings (compared by cosine)
                      labelled_idx,            # (M,) rows of the labelled shots
                      labelled_y,              # (M,C) their labels, 0/1 (any C classes)
-                     method:str='knn',        # one of `PROPAGATION`
+                     method:str='logreg',     # one of `PROPAGATION` (logreg: chosen on the validation simulation)
                      k:int=None,              # neighbours (knn: default √(labelled shots per class), at most 10; spreading: 10)
                      seed:int=0,              # seed of the logistic regressions' solver
                     )->tuple:                 # (proba (N,C) in [0,1], confidence (N,) in [0,1])
@@ -211,7 +211,7 @@ def few_label_curve(emb:np.ndarray,        # (N,D) embeddings
                     labels:np.ndarray,     # (N,11) expert labels
                     shots=(1, 2, 5, 10, 20), # labelled shots per relevant class
                     seeds:int=5,           # draws per point
-                    method:str='knn',      # propagation, one of `PROPAGATION`
+                    method:str='logreg',   # propagation, one of `PROPAGATION`
                    )->list:                # one dict per (shots, seed): macro F1 of the unlabelled shots and per class
     "Macro F1 over the relevant classes of the shots left unlabelled, against the number of labelled shots per class."
     from sklearn.metrics import f1_score
@@ -251,7 +251,7 @@ def cluster_embedding(emb:np.ndarray,         # (N,D) embeddings (compared by co
                       min_cluster_size:int=None, # HDBSCAN: smallest cluster (default max(5, N/100))
                       reduce_dim:int=10,      # UMAP to this many dimensions first (None: cluster the embedding itself)
                       seed:int=0,             # seed of UMAP and k-means
-                     )->dict:                 # cluster (N,) (-1: noise), probability (N,), typical: cluster -> rows nearest its centre, space (N,d)
+                     )->dict:                 # cluster (N,) (-1: noise), probability (N,), typical: cluster -> rows nearest its centre
     "Cluster the shots of an embedding, with each cluster's most typical shots first."
     from sklearn.cluster import HDBSCAN, KMeans
     if method not in CLUSTERING: raise ValueError(f"method must be one of {CLUSTERING}, got {method!r}")
@@ -275,7 +275,7 @@ def cluster_embedding(emb:np.ndarray,         # (N,D) embeddings (compared by co
         rows = np.flatnonzero(cluster == c)
         centre = z[rows].mean(0)
         typical[int(c)] = rows[np.argsort(((z[rows] - centre) ** 2).sum(1))]
-    return dict(cluster=cluster.astype(np.int64), probability=np.asarray(prob, np.float32), typical=typical, space=z, method=method)
+    return dict(cluster=cluster.astype(np.int64), probability=np.asarray(prob, np.float32), typical=typical, method=method)
 
 def cluster_table(cluster:np.ndarray,       # (N,) cluster of every shot (-1: noise)
                   labels:np.ndarray=None,   # (N,11) labels, for each cluster's composition
@@ -436,7 +436,8 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
             qimg = {}
             if raw is not None:
                 from cplr_nb.projection import reference_polar
-                qimg = {f'query_{j}': reference_polar(torch.from_numpy(raw[j:j + 1]), views.shape[-1])[0, 0].numpy() for j in range(len(raw))}
+                polar = reference_polar(torch.from_numpy(raw), views.shape[-1])[:, 0].numpy()
+                qimg = {f'query_{j}': v for j, v in enumerate(polar)}
             search_montage(hits, views, query_images=qimg).savefig(montage, dpi=120)
 
 # %% ../nbs/14_curate.ipynb #45a5f2f3
@@ -470,15 +471,16 @@ def cplr_cluster(emb:Annotated[str, "embeddings file (cplr-embed, cplr-baselines
         with open_view(data) as views: cluster_montage(res, views).savefig(out/'montage.png', dpi=110)
     print('\n'.join(md[2:]))
 
-def read_label_csv(path:str|Path, # CSV with columns entry and labels (class names separated by ';')
+def read_label_csv(path:str|Path, # CSV with columns entry and labels (class names separated by ';'), optionally by_hand
                    entries:list,  # entry names of the embeddings file
                    classes=RELEVANT, # the classes
                   )->tuple:       # (rows (M,), labels (M,C) 0/1)
-    "The labelled shots of a CSV, as rows of the embeddings file and a 0/1 matrix over `classes`."
+    "The labelled shots of a CSV, as rows of the embeddings file and a 0/1 matrix over `classes`; with a by_hand column (the explorer's export, `cplr-label`'s output) only the shots labelled by hand."
     where, rows, ys = {e: i for i, e in enumerate(entries)}, [], []
     with open(path, newline='') as fh:
         for r in csv.DictReader(fh):
             if 'entry' not in r or 'labels' not in r: raise KeyError(f"{path}: needs the columns entry and labels, has {list(r)}")
+            if 'by_hand' in r and str(r['by_hand']).strip().lower() not in ('true', '1'): continue    # a propagated label, not a given one
             if r['entry'] not in where: raise KeyError(f"{path}: entry {r['entry']!r} is not in the embeddings file")
             names = [s.strip() for s in r['labels'].split(';') if s.strip()]
             bad = [s for s in names if s not in classes]
@@ -491,8 +493,8 @@ def read_label_csv(path:str|Path, # CSV with columns entry and labels (class nam
 def cplr_label(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True, 'required': True}],
                labels:Annotated[str, "CSV of labelled shots: entry,labels (class names separated by ';')", {'opt': True, 'required': True}],
                out:Annotated[str, "CSV of every shot's predicted classes, least confident first", {'opt': True, 'required': True}],
-               method:Annotated[str, "propagation", {'choices': list(PROPAGATION)}]='knn',
-               k:int=None,       # neighbours (default: √(labelled shots per class), at most 10)
+               method:Annotated[str, "propagation", {'choices': list(PROPAGATION)}]='logreg',
+               k:int=None,       # neighbours of knn (default: √(labelled shots per class), at most 10) and spreading (10)
               ):
     "Propagate a few labels to every shot of an embeddings file, with a confidence per shot."
     from cplr_nb.embed import read_embeddings
@@ -501,8 +503,8 @@ def cplr_label(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True, 
     rows, y = read_label_csv(labels, entries)
     proba, conf = propagate_labels(d['embeddings'], rows, y, method, k)
     given = set(rows.tolist())
-    table = [dict(entry=entries[i], labels=';'.join(c for c, p in zip(RELEVANT, proba[i]) if p >= 0.5), confidence=round(float(conf[i]), 4),
-                  given=int(i in given), **{c: round(float(p), 4) for c, p in zip(RELEVANT, proba[i])}) for i in np.argsort(conf, kind='stable')]
+    table = [dict(entry=entries[i], labels=';'.join(c for c, p in zip(RELEVANT, proba[i]) if p >= 0.5), confidence=round(float(conf[i]), 4),   # the explorer's columns
+                  by_hand=i in given, **{f'p_{c}': round(float(p), 4) for c, p in zip(RELEVANT, proba[i])}) for i in np.argsort(conf, kind='stable')]
     _write_table(table, Path(out))
     print(f"{out}: {len(table)} shots labelled from {len(rows)} ({method}); least confident: {table[0]['entry']} ({table[0]['confidence']:.2f})")
 

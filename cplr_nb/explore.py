@@ -178,7 +178,7 @@ def hand_labels(self:Explorer)->tuple: # (labelled_idx (M,) int64, labelled_y (M
 
 # %% ../nbs/12_explore.ipynb #9cb5b181
 @patch
-def propagate(self:Explorer, method:str='knn',   # 'knn', 'logreg' or 'spreading'
+def propagate(self:Explorer, method:str='logreg', # 'logreg', 'knn' or 'spreading'
               k:int=None,                         # neighbours of the kNN vote or graph (default: the propagation's own)
               embedding:str=None,                 # embedding the labels spread in (default the one shown)
               propagate=None,                     # `f(emb, labelled_idx, labelled_y, method=, k=) -> (proba, confidence)`; default `cplr_nb.curate.propagate_labels`
@@ -344,7 +344,7 @@ def widget(self:Explorer, export_path:str='selection.json',  # where "export sel
     w_classes = W.SelectMultiple(options=self.classes, rows=min(8, len(self.classes)), description='labels')
     w_new = W.Text(placeholder='new class, ...', description='new')
     w_label = W.Button(description='label shot', button_style='primary')
-    w_how = W.Dropdown(options=['knn', 'logreg', 'spreading'], description='propagate by', style={'description_width': 'initial'})
+    w_how = W.Dropdown(options=['logreg', 'knn', 'spreading'], description='propagate by', style={'description_width': 'initial'})
     w_propagate = W.Button(description='propagate')
     w_review = W.Button(description='least confident')
     w_confirm = W.Button(description='confirm, next')
