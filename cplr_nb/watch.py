@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Annotated
-import numpy as np, h5py, torch
+import numpy as np, h5py
 from .data import DataError, LazyImages, CXI_STACK, read_data, _stack_mask, cli_tool
 from .embed import RawEmbedder, read_embeddings
 from .neighbours import EmbeddingIndex, build_index, metric_features, _drop_self
