@@ -6,7 +6,7 @@
 Cases (the targets of issue 13, on 2 CPU cores):
 - default: the default run's data (simulation seed 0, 1260 shots of 256 px, the `cpu` recipe, training seed 0):
   CPLR (polcart) and CLR (polpol) trained as `cplr-reproduce` trains them, PCA and the VAE as `cplr-baselines`
-  makes them. Few labels: `few_label_curve` (kNN propagation, 1/2/5/10/20 labelled shots per relevant class, 5
+  makes them. Few labels: `few_label_curve` (the propagation chosen on the validation simulation, 1/2/5/10/20 labelled shots per relevant class, 5
   draws) of each; target: CPLR with 5 per class reaches at least the macro F1 of PCA under the full linear protocol
   (80 % labelled, `09_evaluate`). Clusters: `cluster_embedding` (HDBSCAN and k-means with k = 7, after UMAP to 10
   dimensions) of each, adjusted mutual information with the simulator's particle shapes (droplet, elongated, pair,
@@ -131,7 +131,7 @@ def case_search(work:Path, quick:bool)->dict:
 
 def case_watch(work:Path, quick:bool)->dict:
     from bench_watch import watch_throughput
-    return watch_throughput(quick=quick) if 'quick' in watch_throughput.__code__.co_varnames else watch_throughput()
+    return watch_throughput(quick=quick)
 
 CASES = {'validation': case_validation, 'default': case_default, 'search': case_search, 'watch': case_watch}
 
@@ -143,7 +143,7 @@ def markdown(r:dict)->str:
         v = r.get('validation', {})
         if v: md += [f"Propagation chosen on the validation simulation (seed {v['seed']}, {v['n']} shots, CPLR): macro F1 at 5 labelled shots per class "
                      + ", ".join(f"{m} {f:.3f}" for m, f in v['f1_at_5'].items()) + f" -> {v['method']}", ""]
-        md += [f"Few labels: macro F1 (7 classes) of the shots left unlabelled, {d.get('method', 'knn')} propagation, mean ± std over 5 draws; "
+        md += [f"Few labels: macro F1 (7 classes) of the shots left unlabelled, {d['method']} propagation, mean ± std over 5 draws; "
                f"{d['n']} shots of the default run.", "",
                "| labelled per class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for s in SHOTS:
