@@ -6,7 +6,8 @@
 Every PNG output of nbs/*.ipynb wider than --max-width pixels is scaled down to it (Lanczos) and re-encoded with
 at most --colors colours (a palette image: plots need no more). Montages of noisy diffraction images compress
 badly as PNG: where a JPEG (quality 85) is less than 60 % of the palette PNG, the output becomes that JPEG. An image
-is replaced only where the result is smaller. Prints what each notebook went from and to.
+is replaced only where the result is smaller. Output written to stderr (warnings that name this machine's paths,
+progress noise) is dropped: a reader is shown what the cells print and draw. Prints what each notebook went from and to.
 """
 import argparse, base64, io, json
 from pathlib import Path
@@ -33,6 +34,7 @@ if __name__ == '__main__':
     for p in map(Path, a.paths):
         nb, before = json.loads(p.read_text()), p.stat().st_size
         for c in nb['cells']:
+            if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
             for o in c.get('outputs', []):
                 if 'image/png' in o.get('data', {}):
                     png = o['data'].pop('image/png')
