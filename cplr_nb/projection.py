@@ -214,8 +214,13 @@ class PreparedViews:
             if not -len(self) <= i < len(self): raise IndexError(f"image {i} out of range for {len(self)} images")
             return np.asarray(self.dataset[int(i) % len(self)], np.float32)
         if isinstance(i, slice): return np.asarray(self.dataset[i], np.float32)
-        i = np.asarray(i)
-        idx = np.arange(len(self))[i if i.size else i.astype(np.intp)]   # checks the range, turns a boolean mask into indices
+        idx, n = np.asarray(i), len(self)
+        if idx.dtype == bool:
+            if idx.shape != (n,): raise IndexError(f"a boolean index of shape {idx.shape} for {n} images")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.intp, copy=False).ravel()             # work per batch, not per image of the file
+        if idx.size and not (-n <= idx.min() and idx.max() < n): raise IndexError(f"images {idx.min()}..{idx.max()} out of range for {n} images")
+        idx = idx % n if idx.size else idx
         order = np.argsort(idx, kind='stable')
         out = np.empty((len(idx), *self.shape[1:]), np.float32)
         if len(idx): out[order] = self._read_sorted(idx[order])
