@@ -554,9 +554,18 @@ def cplr_simulate(out:Annotated[str, "output CXI file", {'opt': True, 'required'
                   select:str='paper',  # 'paper' (neither Round nor Empty, like the paper's 1260) or 'all'
                   theta_max:float=30., # scattering angle at the detector edge, degrees
                   wavelength:float=64., # photon wavelength, nm
+                  detector:str=None,   # the shots as a facility detector writes them: 'facility', or effects and settings (`cplr_nb.facility`)
                  ):
     "Simulate wide-angle diffraction images of helium nanodroplets and write them as a CXI file."
+    if detector is not None:
+        from cplr_nb.facility import FacilityDetector, write_facility, run_layout   # the layer builds on this module
+        det = FacilityDetector.from_spec(detector, size, seed)           # a bad spec fails before the simulation runs
     sim = simulate(n, size, seed, select, theta_max, wavelength, progress=True)
-    path = write_simulation(out, sim)
+    if detector is None: path = write_simulation(out, sim)
+    else:
+        path = write_facility(out, sim.images, sim.labels, det, sim.params, progress=True)
+        frames = len(run_layout(len(sim), det))
+        print(f"wrote {frames} frames of {size}x{size} to {path}: {len(sim)} hits, {frames - len(sim)} blanks; {det!r}")
+        return path
     print(f"wrote {len(sim)} images of {size}x{size} to {path}: {class_counts(sim.labels)}")
     return path
