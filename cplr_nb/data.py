@@ -98,8 +98,8 @@ class LazyImages:
         if self._f is not None and self._f.id.valid: self._f.close()
         self._f = None
 
-    def _read(self, i:int, out:np.ndarray)->int:
-        "Read image `i` into `out` (H,W) float32, checking its shape, zeroing masked pixels; the number of NaN/Inf pixels zeroed."
+    def _read(self, i:int, out:np.ndarray, bad:np.ndarray=None)->int:
+        "Read image `i` into `out` (H,W) float32, checking its shape, zeroing masked pixels (marked in `bad` when given); the number of NaN/Inf pixels zeroed."
         try:
             ds = self.file[self.keys[0]] if self.rows is not None else self.file[self.keys[i]]
             shape = ds.shape[1:] if self.rows is not None else ds.shape
@@ -107,14 +107,15 @@ class LazyImages:
             if isinstance(ds, np.ndarray): out[...] = ds[self.rows[i]]
             else: ds.read_direct(out, np.s_[self.rows[i]] if self.rows is not None else None)  # no temporary array
         except OSError as e: raise DataError(f"{self.path}: {self.names[i]}: image cannot be read, the file is truncated or corrupt ({e})") from e
-        if isinstance(self.mask, str): out[self.file[self.mask][self.rows[i]] != 0] = 0
-        elif self.mask is not None: out[self.mask] = 0
-        bad = ~np.isfinite(out)
-        if not bad.any(): return 0
+        masked = (self.file[self.mask][self.rows[i]] != 0) if isinstance(self.mask, str) else self.mask
+        if masked is not None: out[masked] = 0
+        nonfinite = ~np.isfinite(out)
+        if bad is not None: bad[...] = nonfinite if masked is None else nonfinite | masked
+        if not nonfinite.any(): return 0
         if self.nonfinite == 'raise':
-            raise DataError(f"{self.path}: {self.names[i]}: image has {int(bad.sum())} NaN/Inf pixels (nonfinite='mask' sets them to 0)")
-        out[bad] = 0
-        return int(bad.sum())
+            raise DataError(f"{self.path}: {self.names[i]}: image has {int(nonfinite.sum())} NaN/Inf pixels (nonfinite='mask' sets them to 0)")
+        out[nonfinite] = 0
+        return int(nonfinite.sum())
 
     def _warn(self, nbad:int, nimg:int):
         if nbad: warnings.warn(f"{self.path}: {nbad} NaN/Inf pixels in {nimg} image(s) treated as masked (set to 0)", stacklevel=3)
@@ -130,6 +131,14 @@ class LazyImages:
         nbad = [self._read(int(i), out[k]) for k, i in enumerate(idx)]
         self._warn(sum(nbad), np.count_nonzero(nbad))
         return out
+
+    def read_valid(self, idx)->tuple: # (images (B,H,W) float32, valid (B,H,W) bool)
+        "Images at indices `idx` and, for each, the pixels to trust: neither masked nor NaN/Inf (those read as 0)."
+        idx = np.arange(len(self))[idx]
+        out, bad = np.empty((len(idx), *self.shape), np.float32), np.empty((len(idx), *self.shape), bool)
+        nbad = [self._read(int(i), out[k], bad[k]) for k, i in enumerate(idx)]
+        self._warn(sum(nbad), np.count_nonzero(nbad))
+        return out, ~bad
 
     def batches(self, bs:int=64): # images per batch
         "Yield `(indices, images)` in batches of `bs`, in order."
