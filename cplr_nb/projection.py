@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/projection.html.md"""
 
 # %% ../nbs/03_projection.ipynb #b2975b27
 from __future__ import annotations
-import math, os, warnings, ctypes, ctypes.util
+import json, math, os, warnings, ctypes, ctypes.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,12 +14,14 @@ import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
 from typing import Annotated
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, atomic_write, read_data, _open_h5, cli_tool, hdf5plugin
+from .data import LABEL_NAMES, DataError, atomic_write, read_data, _open_h5, cli_tool, hdf5plugin
+from .sources import open_source, calibrate_source
 
 # %% auto #0
-__all__ = ['PREPARED_DTYPES', 'COMPRESSIONS', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale',
-           'reference_polar', 'reference_views', 'recentre', 'PreparedViews', 'PreparedData', 'prepared_entries',
-           'write_prepared', 'load_prepared', 'release_memory', 'prepare', 'cplr_prepare']
+__all__ = ['FILLS', 'PREPARED_DTYPES', 'COMPRESSIONS', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale',
+           'fill_masked', 'reference_polar', 'reference_views', 'recentre', 'PreparedViews', 'PreparedData',
+           'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory', 'frame_views', 'prepare',
+           'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -129,12 +131,50 @@ def _detector_batch(images:torch.Tensor)->torch.Tensor:
 def _resize(v:torch.Tensor, size:int)->torch.Tensor:
     return F.interpolate(v, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
 
+FILLS = ('partner', 'radial', 'zero')
+
+@lru_cache(maxsize=16)
+def _radius_bins(h:int, w:int, cy:float, cx:float)->torch.Tensor:
+    "(H,W) whole-pixel distance of every pixel from (cy, cx)."
+    yy, xx = np.mgrid[:h, :w]
+    return torch.from_numpy(np.rint(np.hypot(yy - cy, xx - cx)).astype(np.int64))
+
+def fill_masked(x:torch.Tensor,      # (B,1,H,W) images
+                valid:torch.Tensor,  # (B,1,H,W) or (H,W) bool: the pixels to trust
+                how:str='partner',   # 'partner', 'radial' or 'zero' (see above)
+                center=None,         # (row, col) of the beam (default ((H-1)/2, (W-1)/2), where the views unwrap)
+               )->torch.Tensor:      # (B,1,H,W) with every untrusted pixel filled
+    "Fill the untrusted pixels: from the pixel opposite the beam where that one is trusted, else with the mean of the trusted pixels at the same distance from the beam, or with 0."
+    if how not in FILLS: raise ValueError(f"fill must be one of {FILLS}, got {how!r}")
+    b, _, h, w = x.shape
+    v = torch.as_tensor(valid, device=x.device).bool().expand(b, 1, h, w)
+    out = torch.where(v, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    if how == 'zero': return out
+    cy, cx = ((h - 1) / 2, (w - 1) / 2) if center is None else center
+    if how == 'partner':
+        rows, cols = np.rint(2 * cy - np.arange(h)).astype(np.int64), np.rint(2 * cx - np.arange(w)).astype(np.int64)
+        inside = torch.from_numpy(((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None]).to(x.device)
+        r, c = torch.from_numpy(rows.clip(0, h - 1)).to(x.device), torch.from_numpy(cols.clip(0, w - 1)).to(x.device)
+        opposite, trusted = out[..., r, :][..., c], v[..., r, :][..., c] & inside
+        use = ~v & trusted
+        out, v = torch.where(use, opposite, out), v | use
+    rbin = _radius_bins(h, w, float(cy), float(cx)).to(x.device).reshape(1, -1).expand(b, -1)
+    n = int(rbin.max()) + 1
+    vf = v.reshape(b, -1).to(x.dtype)
+    sums = torch.zeros(b, n, dtype=x.dtype, device=x.device).scatter_add_(1, rbin, out.reshape(b, -1) * vf)
+    counts = torch.zeros(b, n, dtype=x.dtype, device=x.device).scatter_add_(1, rbin, vf)
+    ring_mean = (sums / counts.clamp(min=1)).gather(1, rbin).reshape(b, 1, h, w)
+    return torch.where(v, out, ring_mean)
+
 def reference_polar(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
                     size:int=256,        # side of the output view
                     names=None,          # image names for warnings
+                    valid=None,          # (B,1,H,W) or (H,W) bool pixels to trust; None: all
+                    fill:str='partner',  # how untrusted pixels are filled (`fill_masked`)
                    )->torch.Tensor:      # (B,1,size,size) in [0,1]
     "The Polar view alone (what an embedding is made of), the same as `reference_views(...)[0]` at half the work."
     x = _detector_batch(images)
+    if valid is not None: x = fill_masked(x, valid, fill)
     d = x.shape[-1]
     ps = ViewGeometry(d).polar_slice
     return _minmax_(_resize(x[..., ps, ps] * hole_mask(d)[ps, ps].to(x.device), size), names)   # mask only the pixels kept
@@ -142,9 +182,12 @@ def reference_polar(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
 def reference_views(images:torch.Tensor, # (B,H,W) or (B,1,H,W) detector images
                     size:int=256,        # side of both output views
                     names=None,          # image names for warnings
+                    valid=None,          # (B,1,H,W) or (H,W) bool pixels to trust; None: all
+                    fill:str='partner',  # how untrusted pixels are filled (`fill_masked`)
                    )->tuple:             # (polar, cartesian), each (B,1,size,size) in [0,1]
     "The Polar and Cartesian views of the reference preprocessing, for a batch of detector images."
     x = _detector_batch(images)
+    if valid is not None: x = fill_masked(x, valid, fill)
     b, d = len(x), x.shape[-1]
     idx, mask, shape = _cartesian_index(d)
     cart = (x.reshape(b, d * d)[:, idx.to(x.device)] * mask.to(x.device)).view(b, 1, *shape)
@@ -263,14 +306,16 @@ def _compression(name:str)->dict:
     if name in ('none', None): return {}
     raise ValueError(f"compression must be one of {COMPRESSIONS}, got {name!r}")
 
-def _new_prepared(f, n, size, labelled, source, entries, dtype='float16', compression='blosc'):
-    "Create the datasets and attributes of a prepared file for `n` images of `size`²."
+def _new_prepared(f, n, size, labelled, source, entries, dtype='float16', compression='blosc', most:int=None):
+    "Create the datasets and attributes of a prepared file for `n` images of `size`² (with `most`: resizable up to about that many, entries written later)."
     if dtype not in PREPARED_DTYPES: raise ValueError(f"dtype must be one of {PREPARED_DTYPES}, got {dtype!r}")
-    per_chunk = max(1, min(n, 65536 // (size * size * np.dtype(dtype).itemsize)))
+    growing = most is not None
+    per_chunk = max(1, min(most if growing else n, 65536 // (size * size * np.dtype(dtype).itemsize)))
+    grow = lambda *rest: dict(maxshape=(None, *rest)) if growing else {}
     for k in ('polar', 'cartesian'):
-        f.create_dataset(k, (n, size, size), dtype, chunks=(per_chunk, size, size), **_compression(compression))
-    if labelled: f.create_dataset('labels', (n, len(LABEL_NAMES)), np.uint8)
-    f.create_dataset('entries', data=[str(e) for e in (entries if entries is not None else range(n))], dtype=h5py.string_dtype())
+        f.create_dataset(k, (n, size, size), dtype, chunks=(per_chunk, size, size), **grow(size, size), **_compression(compression))
+    if labelled: f.create_dataset('labels', (n, len(LABEL_NAMES)), np.uint8, chunks=(1024, len(LABEL_NAMES)) if growing else None, **grow(len(LABEL_NAMES)))
+    if not growing: f.create_dataset('entries', data=[str(e) for e in (entries if entries is not None else range(n))], dtype=h5py.string_dtype())
     f.attrs.update(label_names=list(LABEL_NAMES), source=str(source), size=size)
 
 def prepared_entries(f:h5py.File, # an open prepared file
@@ -323,63 +368,123 @@ def release_memory():
     if _malloc_trim is not None: _malloc_trim(0)
 
 # %% ../nbs/03_projection.ipynb #ce778463
-def prepare(src:str|Path,       # CXI file (CXIDB-94 layout) or HDF5/NPZ stack
+def frame_views(batch,               # a `cplr_nb.sources.Batch` of frames
+                cal=None,            # its source's `cplr_nb.calibrate.Calibration` (None: frames as they are)
+                size:int=256,        # side of the views
+                fill:str='partner',  # how untrusted pixels are filled (`fill_masked`)
+                device='cpu',        # where the views are computed
+                polar_only:bool=False, # only the Polar view (what an embedding is made of)
+               ):                    # (polar, cartesian) (B,1,size,size), or polar alone
+    "The views of a batch of frames after their calibration: pedestal subtracted, recentred on the beam, untrusted pixels filled."
+    x = torch.from_numpy(batch.images if cal is None else cal.clean(batch.images)).to(device)[:, None]
+    v = torch.from_numpy(batch.valid if cal is None else batch.valid & cal.valid).to(device)[:, None]
+    h, w = x.shape[-2:]
+    c = None if cal is None else cal.center
+    if c is not None and tuple(map(float, c)) != ((h - 1) / 2, (w - 1) / 2):
+        x, v = recentre(x, c), recentre(v.float(), c) > 0.999          # beyond the detector's edge: not trusted
+    v = None if bool(v.all()) else v
+    if polar_only: return reference_polar(x, size, batch.names, v, fill)
+    return reference_views(x, size, batch.names, v, fill)
+
+def prepare(src:str|Path,       # where the data are: a CXI/HDF5/NPZ stack, a folder of them, or a European XFEL run folder
             out:str|Path,       # prepared HDF5 file to write
             size:int=256,       # side of the views
             select='all',       # 'all', 'paper', or indices / boolean mask
             dataset:str=None,   # HDF5 path of the (N,H,W) images in `src` (default: found from its layout)
-            nonfinite:str='mask', # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
-            center=None,        # beam centre (row, col) in detector pixels (default: the image centre)
+            nonfinite:str='mask', # NaN/Inf pixels: 'mask' (not trusted, with a warning) or 'raise'
+            center=None,        # beam centre: (row, col) in detector pixels, 'auto' (found from the data), None (the geometry's, else the image centre)
             dtype:str='float16', # how the views are stored: 'float16' (half the size) or 'float32' (exact)
             compression:str='blosc', # 'blosc' (LZ4, fast), 'gzip' (readable without plugins, slow) or 'none'
             batch_size:int=32,  # detector images in memory at once
             device:str='cpu',   # where the views are computed
             progress:bool=True, # show a progress bar
+            geom:str|Path=None, # CrystFEL geometry of a European XFEL run's detector
+            detector:str=None,  # detector of a run with several
+            dark=None,          # 'auto' (from the run's blank frames), a dark run or frame, or None/'none' (no pedestal)
+            hits=None,          # 'auto', 'none' or 'litpixel:N'; None: 'auto' for a run, 'none' for a stack or folder
+            fill:str='partner', # how untrusted pixels are filled (`fill_masked`)
+            sample:int=512,     # frames the calibration is found from
            )->Path:
-    "Apply the reference preprocessing to every selected image of `src` and write the prepared file `out`."
-    data = read_data(src, select, dataset, nonfinite)
-    n, imgs = len(data), data.images
-    if center is not None: recentre(torch.zeros(1, 1, 2, 2), center)        # a bad centre fails before anything is read
-    with atomic_write(out) as tmp, h5py.File(tmp, 'w') as f:
-        _new_prepared(f, n, size, data.labels is not None, src, data.entries, dtype, compression)
-        if center is not None: f.attrs['beam_center'] = np.asarray(center, np.float64)
-        if data.labels is not None: f['labels'][:] = data.labels
-        f['photon_energy_ev'], f['bunch_id'] = data.photon_energy_ev, data.bunch_id
-        batches = range(0, n, batch_size)
-        if progress: batches = progress_bar(batches); batches.comment = f'prepare {Path(src).name}'
-        for s in batches:
-            idx = np.arange(s, min(s + batch_size, n))
-            x = torch.from_numpy(imgs[idx]).to(device)
-            if center is not None: x = recentre(x[:, None], center)
-            polar, cart = reference_views(x, size, names=[data.entries[i] for i in idx])
-            for k, v in (('polar', polar), ('cartesian', cart)):     # converted by NumPy: HDF5's own float16 conversion is slower
-                f[k][idx[0]:idx[-1] + 1] = v[:, 0].cpu().numpy().astype(dtype)
-            del x, polar, cart
-            release_memory()
-    imgs.close()
+    "Calibrate `src` (dark, hits, beam centre), apply the reference preprocessing to every selected frame it keeps, and write the prepared file `out`."
+    if fill not in FILLS: raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    if center is not None and not isinstance(center, str): recentre(torch.zeros(1, 1, 2, 2), center)   # a bad centre fails before anything is read
+    source = open_source(src, geom, detector, dataset, select, nonfinite)
+    try:
+        if not source.finite: raise ValueError(f"{src}: a live stream has no end to prepare; follow it with cplr-watch")
+        cal = calibrate_source(source, dark, hits, center, sample, geom=geom, detector=detector)
+        n, labelled = len(source), source.labels is not None
+        lit_all, kept, rows, names = np.full(n, -1, np.int64), np.zeros(n, bool), [], []
+        meta = {}
+        with atomic_write(out) as tmp, h5py.File(tmp, 'w') as f:
+            _new_prepared(f, 0, size, labelled, src, None, dtype, compression, most=n)
+            batches = source.batches(batch_size)
+            if progress: batches = progress_bar(batches, total=-(-n // batch_size)); batches.comment = f'prepare {Path(str(src)).name}'
+            for b in batches:
+                lit = None if cal.gate is None else cal.gate.lit(b.images)
+                keep = np.ones(len(b), bool) if lit is None else lit > cal.gate.threshold
+                if lit is not None: lit_all[b.rows] = lit
+                kept[b.rows] = keep
+                if not keep.any(): continue
+                b = b[keep]
+                polar, cart = frame_views(b, cal, size, fill, device)
+                m, k = len(names), len(b)
+                for key, v in (('polar', polar), ('cartesian', cart)):     # converted by NumPy: HDF5's own float16 conversion is slower
+                    f[key].resize(m + k, 0); f[key][m:] = v[:, 0].cpu().numpy().astype(dtype)
+                if labelled: f['labels'].resize(m + k, 0); f['labels'][m:] = source.labels[b.rows]
+                names += b.names; rows.append(b.rows)
+                for key, v in b.meta.items(): meta.setdefault(key, []).append(v)
+                del polar, cart
+                release_memory()
+            if not names: raise DataError(f"{src}: no frame of {n} passed the hit gate ({cal.gate!r}); --hits none keeps every frame")
+            rows = np.concatenate(rows)
+            f.create_dataset('entries', data=names, dtype=h5py.string_dtype())
+            f['photon_energy_ev'] = np.full(len(rows), np.nan) if source.photon_energy_ev is None else source.photon_energy_ev[rows]
+            f['bunch_id'] = np.full(len(rows), -1, np.int64) if source.bunch_id is None else source.bunch_id[rows]
+            for key, v in meta.items(): f[key] = np.concatenate(v)
+            f['frame'], f['frames/lit'], f['frames/kept'] = rows, lit_all, kept
+            f.attrs['calibration'] = json.dumps(cal.summary())
+            if cal.center is not None: f.attrs['beam_center'] = np.asarray(cal.center, np.float64)
+    finally: source.close()
     return Path(out)
 
 # %% ../nbs/03_projection.ipynb #c73e2b9e
 def _parse_center(s:str|None):
-    "`'row,col'` -> (row, col) floats; None stays None."
-    if s is None: return None
+    "`'row,col'` -> (row, col) floats; 'auto' and None stay as they are."
+    if s is None or s == 'auto': return s
     try: r, c = (float(v) for v in s.split(','))
-    except ValueError: raise ValueError(f"--center must be 'row,col' in pixels, e.g. 511.5,517, got {s!r}") from None
+    except ValueError: raise ValueError(f"--center must be 'auto' or 'row,col' in pixels, e.g. 511.5,517, got {s!r}") from None
     return r, c
 
+def _src(src, cxi): # `--src`, or its old name `--cxi`
+    if (src is None) == (cxi is None): raise ValueError("give the data with --src (or its old name --cxi), once")
+    return src if src is not None else cxi
+
 @cli_tool
-def cplr_prepare(cxi:Annotated[str, "CXI file (CXIDB-94 layout) or HDF5/NPZ stack of images", {'opt': True, 'required': True}],
-                 out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
+def cplr_prepare(out:Annotated[str, "prepared HDF5 file to write", {'opt': True, 'required': True}],
+                 src:str=None,        # where the data are: a CXI/HDF5/NPZ stack, a folder of them, or a European XFEL run folder
+                 cxi:str=None,        # the old name of --src
                  size:int=256,        # side of the Polar and Cartesian views
                  select:str='all',    # 'paper' (non-Round, non-Empty, minus the first) or 'all'
                  batch_size:int=32,   # detector images in memory at once
                  dataset:str=None,    # HDF5 path of the (N,H,W) images (default: found from the file's layout)
-                 center:str=None,     # beam centre 'row,col' in detector pixels (default: the image centre)
+                 geom:str=None,       # CrystFEL geometry (.geom) of a European XFEL run's detector
+                 detector:str=None,   # detector of a run with several, e.g. SPB_DET_AGIPD1M-1
+                 center:str=None,     # beam centre: 'auto' (found from the data) or 'row,col' in pixels (default: the geometry's, else the image centre)
+                 dark:str=None,       # 'auto' (from the run's blank frames), 'none', or a dark run or frame
+                 hits:str=None,       # 'auto', 'none' or 'litpixel:N' (default: auto for a run, none for a stack)
+                 fill:Annotated[str, "untrusted pixels: from the pixel opposite the beam, the mean at their radius, or 0", {'choices': list(FILLS)}]='partner',
                  dtype:Annotated[str, "storage of the views: float16 (half the size) or float32 (exact)", {'choices': list(PREPARED_DTYPES)}]='float16',
                  compression:Annotated[str, "blosc (fast), gzip (no plugin needed to read) or none", {'choices': list(COMPRESSIONS)}]='blosc',
                 ):
-    "Write the Polar and Cartesian views of the reference preprocessing to a prepared HDF5 file."
-    path = prepare(cxi, out, size=size, select=select, batch_size=batch_size, dataset=dataset, center=_parse_center(center),
-                   dtype=dtype, compression=compression)
-    with _open_h5(path) as f: n, labelled = len(f['polar']), 'labels' in f   # counted from the file, not read into memory
+    "Write the Polar and Cartesian views of the reference preprocessing (after the data's dark, hit gate and beam centre) to a prepared HDF5 file."
+    path = prepare(_src(src, cxi), out, size=size, select=select, batch_size=batch_size, dataset=dataset, center=_parse_center(center),
+                   dtype=dtype, compression=compression, geom=geom, detector=detector, dark=dark, hits=hits, fill=fill)
+    with _open_h5(path) as f:                              # counted from the file, not read into memory
+        n, labelled, frames = len(f['polar']), 'labels' in f, len(f['frames/kept'])
+        cal = json.loads(f.attrs['calibration'])
     print(f"wrote {path}: {n} image pairs of {size}x{size}" + (", labelled" if labelled else ", no labels"))
+    if cal['hits']: print(f"hits: {n} of {frames} frames kept ({cal['hits']['rule']})")
+    if cal['dark']: print(f"dark: {cal['dark']['origin']}, pedestal {cal['dark']['pedestal_median']:.4g} ADU, {cal['dark']['bad_pixels']} broken pixels found")
+    if cal['center_estimate']:
+        e = cal['center_estimate']
+        print(f"beam centre: ({e['center'][0]:.2f}, {e['center'][1]:.2f}) ± {e['uncertainty']:.2f} px from {e['frames']} hits" + (f"; {e['warning']}" if e['warning'] else ''))

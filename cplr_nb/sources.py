@@ -451,9 +451,11 @@ def calibrate_source(source:Source,     # a finite source
                      warn:bool=True,
                     ):
     "The `Calibration` of a source, from an evenly spread sample of its frames."
-    from cplr_nb.calibrate import calibrate
+    from cplr_nb.calibrate import calibrate, Calibration
+    hits = ('auto' if source.raw else 'none') if hits is None else hits
+    dark = open_dark(dark, geom, detector, sample=sample, max_mb=max_mb)
+    if hits == 'none' and isinstance(dark, str) and dark == 'none' and not (isinstance(center, str) and center == 'auto'):
+        return Calibration(source.valid.copy(), center=source.beam_center if center is None else tuple(map(float, center)))   # nothing to find: no sample read
     b = source.sample(sample_size(source.shape, sample, max_mb))
     valid = source.valid & (b.valid.mean(0) > 0.5)
-    return calibrate(b.images, valid, open_dark(dark, geom, detector, sample=sample, max_mb=max_mb),
-                     ('auto' if source.raw else 'none') if hits is None else hits, center,
-                     geometry_center=source.beam_center, warn=warn)
+    return calibrate(b.images, valid, dark, hits, center, geometry_center=source.beam_center, warn=warn)
