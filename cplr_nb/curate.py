@@ -16,8 +16,8 @@ from .neighbours import check_embeddings, metric_features, EmbeddingIndex
 # %% auto #0
 __all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search', 'query_knn', 'search_montage',
            'propagate_labels', 'pick_labelled', 'few_label_curve', 'plot_few_label', 'cluster_embedding',
-           'cluster_table', 'cluster_montage', 'preprocessing', 'export_run', 'search_file', 'cplr_search',
-           'cplr_cluster', 'read_label_csv', 'cplr_label', 'cplr_export', 'curate_results']
+           'cluster_table', 'cluster_montage', 'preprocessing', 'export_run', 'query_embeddings', 'search_file',
+           'cplr_search', 'cplr_cluster', 'read_label_csv', 'cplr_label', 'cplr_export', 'curate_results']
 
 # %% ../nbs/14_curate.ipynb #a44393f9
 class EntryNames:
@@ -365,34 +365,54 @@ def _read_rows(ds, rows:np.ndarray)->np.ndarray:
     uniq, back = np.unique(np.asarray(rows, np.int64), return_inverse=True)
     return ds[uniq][back] if len(uniq) else np.empty((0, *ds.shape[1:]), ds.dtype)
 
-def _raw_images(path:Path, dataset:str=None)->np.ndarray:
-    "Images of a raw file: .npy (H,W) or (N,H,W), or any file `read_data` reads."
-    if path.suffix == '.npy':
-        a = np.load(path).astype(np.float32)
-        return a[None] if a.ndim == 2 else a
-    from cplr_nb.data import read_data
-    d = read_data(path, dataset=dataset)
-    return d.images[:]
+def query_embeddings(images,           # raw query images: an (N,H,W) array, a .npy file, or any source `cplr_nb.sources.open_source` reads
+                     run:str|Path,     # run directory of the network that made the embeddings
+                     dataset:str=None, # HDF5 path of the images in a stack
+                     geom=None, detector=None, center=None, dark=None, hits=None, # the calibration, as for `cplr-embed --src`
+                     size:int=None,    # also return the queries' Polar views at this size (for a montage)
+                    )->tuple:          # (embeddings (Q,D), Polar views (Q,size,size) or None)
+    "Embed raw query images with a trained run, after the same calibration as `cplr-embed --src` (an array or .npy: the run's beam centre alone)."
+    from cplr_nb.embed import RawEmbedder               # fastai and timm: only for raw images
+    from cplr_nb.projection import frame_views
+    from cplr_nb.sources import Batch, open_source, calibrate_source
+    from cplr_nb.calibrate import Calibration
+    emb_fn = RawEmbedder(run, 'auto')
+    if isinstance(images, np.ndarray) or Path(images).suffix == '.npy':
+        raw = np.asarray(images if isinstance(images, np.ndarray) else np.load(images), np.float32)
+        raw = raw[None] if raw.ndim == 2 else raw
+        cal = Calibration(np.ones(raw.shape[1:], bool), center=emb_fn.center if center is None else center)
+        batches = [Batch(raw[s:s + 32], np.ones(raw[s:s + 32].shape, bool), [f'query_{j}' for j in range(s, min(s + 32, len(raw)))], np.arange(s, min(s + 32, len(raw))))
+                   for s in range(0, len(raw), 32)]
+    else:
+        with open_source(images, geom, detector, dataset) as source:
+            if center is None and source.beam_center is None: center = emb_fn.center
+            cal = calibrate_source(source, dark, hits, center, geom=geom, detector=detector)
+            batches = [b[cal.hits(b.images)] for b in source.batches(32)]
+    batches = [b for b in batches if len(b)]
+    if not batches: raise DataError(f"{images}: no query image passed the hit gate")
+    emb = np.concatenate([emb_fn.embed_batch(b, cal) for b in batches])
+    views = None if size is None else np.concatenate([frame_views(b, cal, size, emb_fn.fill, polar_only=True)[:, 0].numpy() for b in batches])
+    return emb, views
 
 def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
                 query:list=None,   # entries or row numbers of shots of the file
-                images=None,       # or raw images: a file (.npy, CXI, HDF5/NPZ stack) or an (N,H,W) array, embedded with `run`
+                images=None,       # or raw images: an (N,H,W) array, a .npy file or any source (`query_embeddings`), embedded with `run`
                 run:str|Path=None, # run directory for `images` (default: the one the embeddings file names)
                 k:int=10,          # neighbours
                 index:str|Path=None, # saved faiss index of the file (cplr-index): nothing of size N×D is read
                 dataset:str=None,  # HDF5 path of the images in `images`
+                query_emb:np.ndarray=None, # or the queries' embeddings, made already
+                **calibration,     # geom, detector, center, dark, hits for `images` (`query_embeddings`)
                )->list:            # `search`'s hits
     "Search an embeddings file for the shots nearest to some of its shots or to new images."
-    if (query is None) == (images is None): raise ValueError("give either query (entries or rows of the file) or images (a raw image file)")
+    if (query is None) == (images is None and query_emb is None): raise ValueError("give either query (entries or rows of the file) or images (a raw image file)")
     with _open_h5(emb_path) as f:
         if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
         ds, metric = f['embeddings'], str(f.attrs.get('metric', 'cosine'))
         n = len(ds)
         entries = EntryNames(f, n)
-        if images is not None:
-            from cplr_nb.embed import RawEmbedder               # fastai and timm: only for raw images
-            emb_fn, raw = RawEmbedder(run or str(f.attrs.get('run', '')), 'auto'), (images if isinstance(images, np.ndarray) else _raw_images(Path(images), dataset))
-            q = np.concatenate([emb_fn(raw[s:s + 32]) for s in range(0, len(raw), 32)])
+        if query_emb is not None: q = np.asarray(query_emb, np.float32)
+        elif images is not None: q = query_embeddings(images, run or str(f.attrs.get('run', '')), dataset, **calibration)[0]
         else: q = resolve_queries(entries, query)
         if index is not None:
             idx = EmbeddingIndex.load(index)
@@ -415,9 +435,15 @@ def _write_table(rows:list, out:Path):
 @cli_tool
 def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True, 'required': True}],
                 query:str=None,    # comma-separated entries or row numbers of shots of the file
-                images:str=None,   # or a raw image file (.npy, CXI, HDF5/NPZ stack) whose images are the queries
+                images:str=None,   # or raw query images: a .npy file, a stack, a folder of them, a European XFEL run (--geom)
+                src:str=None,      # the same as --images, by the name the other tools use
                 run:str=None,      # run directory for --images (default: the embeddings file's)
                 dataset:str=None,  # HDF5 path of the images in --images
+                geom:str=None,     # --images: CrystFEL geometry of a European XFEL run
+                detector:str=None, # --images: detector of a run with several
+                center:str=None,   # --images: beam centre 'auto' or 'row,col' (default: the geometry's, else the run's)
+                dark:str=None,     # --images: 'auto', 'none' or a dark run or frame
+                hits:str=None,     # --images: 'auto', 'none' or 'litpixel:N' (default: auto for a run, none for a stack)
                 k:int=10,          # neighbours per query
                 index:str=None,    # saved faiss index of the file (cplr-index), for large files
                 out:str=None,      # write the hits to this .csv or .json
@@ -426,18 +452,22 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
                ):
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
-    raw = None if images is None else _raw_images(Path(images), dataset)    # read once: for the search and the montage
-    hits = search_file(emb, query.split(',') if query else None, raw, run, k, index, dataset)
+    if images is not None and src is not None: raise ValueError("give the query images once, with --images or --src")
+    images, qe, qviews = images if images is not None else src, None, None
+    if images is not None:                                      # embedded once: for the search and the montage
+        from cplr_nb.projection import _parse_center
+        size = None
+        if montage:
+            with _open_h5(data) as f: size = f['polar'].shape[-1]
+        with _open_h5(emb) as f: run = run or str(f.attrs.get('run', ''))
+        qe, qviews = query_embeddings(images, run, dataset, geom, detector, _parse_center(center), dark, hits, size)
+    hits = search_file(emb, query.split(',') if query else None, None, run, k, index, dataset, query_emb=qe)
     for h in hits: print(f"{h['query']}\t{h['rank']}\t{h['entry']}\t{h['distance']:.4f}")
     if out: _write_table(hits, Path(out))
     if montage:
         from cplr_nb.embed import open_view
         with open_view(data) as views:
-            qimg = {}
-            if raw is not None:
-                from cplr_nb.projection import reference_polar
-                polar = reference_polar(torch.from_numpy(raw), views.shape[-1])[:, 0].numpy()
-                qimg = {f'query_{j}': v for j, v in enumerate(polar)}
+            qimg = {} if qviews is None else {f'query_{j}': v for j, v in enumerate(qviews)}
             search_montage(hits, views, query_images=qimg).savefig(montage, dpi=120)
 
 # %% ../nbs/14_curate.ipynb #45a5f2f3

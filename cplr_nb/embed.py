@@ -17,8 +17,8 @@ from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
 from .train import load_run, _init_distributed
-from .projection import prepared_entries, reference_polar, recentre, _parse_center
-from .data import read_data
+from .projection import prepared_entries, reference_polar, recentre, frame_views, FILLS, _parse_center, _src
+from .sources import open_source, calibrate_source
 from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device, build_index, EmbeddingIndex
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`
 
@@ -200,12 +200,13 @@ class RawEmbedder:
                  device='auto',              # 'auto' (the GPU if there is one), 'cpu', 'cuda', 'cuda:N'
                  center=None,                # beam centre (row, col) of the raw images (default: the run's, else the image centre)
                  prepared_size:int=None,     # size of the views before the resize (default: the run's, else 256)
+                 fill:str='partner',         # how untrusted pixels of calibrated frames are filled (`cplr_nb.projection.fill_masked`)
                 ):
         self.device = default_device(device)
         self.model, self.config = load_run(run_dir, device=str(self.device))
         self.run_dir, self.center = Path(run_dir), center if center is not None else self.config.get('beam_center')
         self.prepared_size = prepared_size or self.config.get('prepared_size') or 256
-        self.size = self.config.get('size')
+        self.size, self.fill = self.config.get('size'), fill
     def __repr__(self): return f"RawEmbedder({self.run_dir.name}: raw -> Polar {self.prepared_size} px -> {self.size} px -> {self.model.embed_dim} dims)"
     def views(self, raw)->Tensor: # (B,H,W) raw images, NumPy or torch
         "The network's input (B,1,size,size) for raw detector images."
@@ -216,27 +217,49 @@ class RawEmbedder:
     @torch.inference_mode()
     def __call__(self, raw)->np.ndarray: # (B,H,W) raw images -> (B,D) float32 embeddings
         return self.model.embed(self.views(raw)).float().cpu().numpy()
+    @torch.inference_mode()
+    def embed_batch(self, batch,              # a `cplr_nb.sources.Batch` of frames
+                    cal=None,                 # their source's `Calibration` (pedestal, trusted pixels, beam centre)
+                   )->np.ndarray:             # (B,D) float32 embeddings
+        "Embed frames of a source after its calibration, as `cplr_nb.projection.prepare` makes their views."
+        polar = frame_views(batch, cal, self.prepared_size, self.fill, self.device, polar_only=True)
+        return self.model.embed(resize_images(polar, self.size)).float().cpu().numpy()
 
 def embed_raw(run_dir:str|Path,     # run directory of `cplr-train`
-              src:str|Path,         # raw file: CXI (either layout) or HDF5/NPZ stack
+              src:str|Path,         # where the data are: a stack file, a folder of them, a European XFEL run (`cplr_nb.sources`)
               out:str|Path=None,    # embeddings file to write (None: only return the embeddings)
               select='all',         # 'all', 'paper', or indices / boolean mask
               dataset:str=None,     # HDF5 path of the (N,H,W) images (default: found from the layout)
-              center=None,          # beam centre (row, col) in detector pixels
+              center=None,          # beam centre: (row, col), 'auto', or None (the geometry's, else the run's, else the image centre)
               bs:int=32,            # raw images per batch
               device='auto',        # where the network runs
               progress:bool=False,  # show a progress bar
-             )->np.ndarray:         # (N,D) embeddings
-    "Embed the raw detector images of `src` with a trained run, streamed, and write the embeddings file `out`."
+              geom=None,            # CrystFEL geometry of a European XFEL run
+              detector:str=None,    # detector of a run with several
+              dark=None,            # 'auto', 'none'/None or a dark run or frame
+              hits=None,            # 'auto', 'none' or 'litpixel:N' (default: auto for a run, none for a stack)
+              fill:str='partner',   # how untrusted pixels are filled
+             )->np.ndarray:         # (N,D) embeddings of the frames the hit gate keeps
+    "Embed the raw frames of `src` with a trained run after their calibration (dark, hits, beam centre), streamed, and write the embeddings file `out`."
     if _dist_info()[1] > 1: raise ValueError("embedding raw files is single-process: prepare the file (cplr-prepare) and run cplr-embed --data under torchrun")
-    emb_fn, data = RawEmbedder(run_dir, device, center), read_data(src, select, dataset)
-    starts = range(0, len(data), bs)
-    try: emb = np.concatenate([emb_fn(data.images[s:s + bs]) for s in (progress_bar(starts, leave=False) if progress else starts)])
-    finally: data.images.close()
-    if out is not None:
-        mode = emb_fn.config.get('mode', '')
-        write_embeddings(out, emb, data.labels, _method(mode), mode=mode, metric='cosine', run=str(run_dir),
-                         extra={'entries': data.entries})
+    emb_fn = RawEmbedder(run_dir, device, fill=fill)
+    source = open_source(src, geom, detector, dataset, select)
+    try:
+        if not source.finite: raise ValueError(f"{src}: a live stream has no end to embed; follow it with cplr-watch")
+        if center is None and source.beam_center is None: center = emb_fn.center          # the run's beam centre, as before
+        cal = calibrate_source(source, dark, hits, center, geom=geom, detector=detector)
+        embs, names, rows = [], [], []
+        batches = source.batches(bs)
+        for b in (progress_bar(batches, total=-(-len(source) // bs), leave=False) if progress else batches):
+            b = b[cal.hits(b.images)]
+            if len(b): embs.append(emb_fn.embed_batch(b, cal)); names += b.names; rows.append(b.rows)
+        if not embs: raise DataError(f"{src}: no frame of {len(source)} passed the hit gate ({cal.gate!r}); --hits none keeps every frame")
+        emb, rows = np.concatenate(embs), np.concatenate(rows)
+        if out is not None:
+            mode = emb_fn.config.get('mode', '')
+            write_embeddings(out, emb, None if source.labels is None else source.labels[rows], _method(mode), mode=mode, metric='cosine',
+                             run=str(run_dir), extra={'entries': names, 'frame': rows})
+    finally: source.close()
     return emb
 
 # %% ../nbs/08_embed.ipynb #6551d559
@@ -270,19 +293,27 @@ def _open_parts(stack:ExitStack, out:Path, n:int, world:int)->list:
 def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
                out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}],
                data:str=None,         # prepared HDF5 file (cplr-prepare)
-               cxi:str=None,          # or a raw file (CXI, HDF5/NPZ stack), prepared on the fly
-               dataset:str=None,      # with --cxi: HDF5 path of the (N,H,W) images (default: found from the layout)
-               center:str=None,       # with --cxi: beam centre 'row,col' in detector pixels
+               src:str=None,          # or raw data, prepared on the fly: a stack file, a folder of them, a European XFEL run
+               cxi:str=None,          # the old name of --src
+               dataset:str=None,      # raw data: HDF5 path of the (N,H,W) images (default: found from the layout)
+               geom:str=None,         # raw data: CrystFEL geometry of a European XFEL run's detector
+               detector:str=None,     # raw data: detector of a run with several
+               center:str=None,       # raw data: beam centre 'auto' or 'row,col' in pixels (default: the geometry's, else the run's)
+               dark:str=None,         # raw data: 'auto', 'none' or a dark run or frame
+               hits:str=None,         # raw data: 'auto', 'none' or 'litpixel:N' (default: auto for a run, none for a stack)
+               fill:Annotated[str, "raw data: untrusted pixels from the opposite pixel, the mean at their radius, or 0", {'choices': list(FILLS)}]='partner',
                view:str='polar',      # view to embed: polar (paper) or cartesian
                bs:int=256,            # images per batch
                device:str='auto',     # auto (this rank's GPU if there is one), cpu, cuda or cuda:N
               ):
-    "Embed a prepared file (or a raw one) with a trained run and write the embeddings file; under torchrun each process embeds its share."
-    if (data is None) == (cxi is None): raise ValueError("give either --data (a prepared file) or --cxi (a raw file)")
-    if cxi is not None:
-        if view != 'polar': raise ValueError("--cxi embeds the Polar view, the one a run embeds; --view cartesian needs a prepared file (--data)")
-        emb = embed_raw(run, cxi, out, dataset=dataset, center=_parse_center(center), bs=min(bs, 64), device=device, progress=True)
-        print(f"{out}: {len(emb)} embeddings of dimension {emb.shape[1]} (raw {Path(cxi).name})")
+    "Embed a prepared file (or raw data) with a trained run and write the embeddings file; under torchrun each process embeds its share."
+    raw = src if src is not None else cxi
+    if (data is None) == (raw is None) or (src is not None and cxi is not None): raise ValueError("give either --data (a prepared file) or --src (raw data; --cxi is its old name)")
+    if raw is not None:
+        if view != 'polar': raise ValueError("--src embeds the Polar view, the one a run embeds; --view cartesian needs a prepared file (--data)")
+        emb = embed_raw(run, raw, out, dataset=dataset, center=_parse_center(center), bs=min(bs, 64), device=device, progress=True,
+                        geom=geom, detector=detector, dark=dark, hits=hits, fill=fill)
+        print(f"{out}: {len(emb)} embeddings of dimension {emb.shape[1]} (raw {Path(raw).name})")
         return
     created = _init_distributed()                  # torchrun's environment: join its process group
     out, parts = Path(out), []

@@ -15,13 +15,15 @@ import numpy as np, h5py
 from .data import DataError, LazyImages, CXI_STACK, read_data, _stack_mask, cli_tool
 from .embed import RawEmbedder, read_embeddings
 from .neighbours import EmbeddingIndex, build_index, metric_features, _drop_self
-from .projection import _parse_center
+from .projection import _parse_center, FILLS
+from .calibrate import Calibration, calibrate
+from .sources import Batch, BridgeStream, open_dark
 from fastcore.script import store_true
 
 # %% auto #0
 __all__ = ['HDF5_SIGNATURE', 'TEMPORARY_SUFFIXES', 'WATCH_COLUMNS', 'STAGES', 'WaitForData', 'GrowingStack', 'NewFiles',
-           'novelty_threshold', 'Reference', 'WatchLog', 'read_watch', 'faiss_threads', 'watch', 'stop_on_signals',
-           'cplr_watch']
+           'LiveStream', 'novelty_threshold', 'Reference', 'WatchLog', 'read_watch', 'faiss_threads', 'watch',
+           'stop_on_signals', 'cplr_watch']
 
 # %% ../nbs/15_watch.ipynb #2fce8262
 class WaitForData(OSError):
@@ -117,7 +119,7 @@ class GrowingStack:
     def read(self, name:str,   # the name `looks` gave
              start:int,        # first row
              stop:int,         # row after the last
-            )->tuple:          # (images (B,H,W) float32, entry names)
+            )->tuple:          # (images (B,H,W) float32, entry names, pixels to trust (B,H,W) bool)
         "Rows start..stop of the stack, with the mask and NaN rules of the readers."
         with _open_growing(self.path) as f:
             ds = self._dataset(f)
@@ -126,9 +128,9 @@ class GrowingStack:
             images = LazyImages(self.path, [self.dataset], [f"{self.dataset}[{i}]" for i in rows], shape, rows,
                                 _stack_mask(f, self.path, self.dataset, shape), self.nonfinite)
             images._f = f                 # this look's file: `images` reads through it, `f` closes it
-            out, ahead = images[:], _row_bytes(ds, stop, min(ds.shape[0], 2 * stop - start))
+            (out, valid), ahead = images.read_valid(np.arange(len(rows))), _row_bytes(ds, stop, min(ds.shape[0], 2 * stop - start))
         _read_ahead(self.path, ahead)     # the next batch's bytes, read by the kernel while this one is embedded
-        return out, images.names
+        return out, images.names, valid
 
 # %% ../nbs/15_watch.ipynb #82c316eb
 TEMPORARY_SUFFIXES = ('.tmp', '.part', '.partial')
@@ -177,18 +179,54 @@ class NewFiles:
     def _warn(self, p:Path, msg:str):
         if (p.name, msg) not in self._warned: self._warned.add((p.name, msg)); warnings.warn(msg, stacklevel=3)
 
-    def read(self, name:str, start:int, stop:int)->tuple: # (images (B,H,W) float32, entry names)
+    def read(self, name:str, start:int, stop:int)->tuple: # (images (B,H,W) float32, entry names, pixels to trust (B,H,W) bool)
         "Images start..stop of the file `name`, and their entry names."
         if self._data is None or self._data[0] != name:
             self.close()
             self._data = name, read_data(self.folder/name, dataset=self.dataset, nonfinite=self.nonfinite)
             _read_ahead(self.folder/name, [(0, 0)])   # the whole file, read by the kernel while its first images are embedded
         data = self._data[1]
-        return data.images[start:stop], data.entries[start:stop]
+        images, valid = data.images.read_valid(np.arange(start, stop))
+        return images, data.entries[start:stop], valid
 
     def close(self):
         if self._data is not None: self._data[1].images.close()
         self._data = None
+
+# %% ../nbs/15_watch.ipynb #716f3d5e
+class LiveStream:
+    "A karabo-bridge stream as the watch reads it: each look asks for one train, whose new frames get the next rows."
+    def __init__(self, url:str,             # tcp://host:port
+                 geom:str|Path=None,        # CrystFEL geometry of module data (None: the stream sends images)
+                 detector:str=None,         # only sources whose name starts with this
+                 timeout:float=10.,         # seconds without a train before connecting again
+                 seen:set=None,             # entries already logged (skipped)
+                 first_row:int=0,           # row of the first new frame
+                ):
+        self.stream, self.name = BridgeStream(url, geom, detector, timeout=timeout), url
+        self.seen, self.next_row, self.frames, self.skipped, self.waiting = set(seen or ()), first_row, {}, 0, ''
+    @property
+    def beam_center(self): return self.stream.beam_center
+    def __repr__(self): return f"LiveStream({self.name}: {self.next_row} frames, {len(self.frames)} held, {self.skipped} skipped as seen)"
+    def looks(self)->list: # [(url, rows ready)]
+        "Ask for the next train; its frames not seen before get the next rows."
+        b = self.stream.next_train()
+        self.waiting = self.stream.waiting if b is None else ''
+        if b is not None:
+            for k, e in enumerate(b.names):
+                if e in self.seen: self.skipped += 1; continue
+                self.seen.add(e); self.frames[self.next_row] = (b.images[k], b.valid[k], e); self.next_row += 1
+        return [(self.name, self.next_row)] if self.frames or b is not None else []
+    def read(self, name:str, start:int, stop:int)->tuple: # (images (B,H,W), entries, valid (B,H,W))
+        "Frames start..stop (held until released)."
+        missing = [r for r in range(start, stop) if r not in self.frames]
+        if missing: raise DataError(f"{self.name}: frames {missing[0]}..{missing[-1]} are no longer held")
+        im, v, e = zip(*(self.frames[r] for r in range(start, stop)))
+        return np.stack(im), list(e), np.stack(v)
+    def release(self, upto:int): # the rows below this are logged
+        "Forget the frames below `upto`."
+        for r in [r for r in self.frames if r < upto]: del self.frames[r]
+    def close(self): self.stream.close()
 
 # %% ../nbs/15_watch.ipynb #5da309d3
 def novelty_threshold(index:EmbeddingIndex,  # index of the reference embeddings (cosine)
@@ -278,7 +316,7 @@ class WatchLog:
                 ):
         self.path, self.meta, self.dim = Path(path), dict(meta, embedding_dim=dim), dim
         self.emb_path = self.path.with_name(self.path.name + '.f32')
-        self.n, self.done = 0, {}      # rows logged; source -> next row to read
+        self.n, self.done, self.seen = 0, {}, {}  # rows logged; source -> next row to read; a stream -> entries logged
         if self.path.exists(): self._resume()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,8 +336,9 @@ class WatchLog:
         diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in self.meta.items() if old.get(k) != v]
         if diff: raise DataError(f"{self.path}: a log written with other settings: {'; '.join(diff)}; continue with the same settings or give a new --out")
         if end < len(raw): os.truncate(self.path, end)  # a row cut short by a crash: its shots are read again
-        for src, row in _source_rows(lines[2:]):
+        for src, row, entry in _source_rows(lines[2:]):
             self.done[src] = max(self.done.get(src, 0), row + 1)
+            if _is_stream(src): self.seen.setdefault(src, set()).add(entry)
         self.n = len(lines) - 2
         if self.dim:
             want = self.n * self.dim * 4
@@ -316,14 +355,18 @@ class WatchLog:
         buf = io.StringIO()
         csv.writer(buf, lineterminator='\n').writerows(rows)
         with open(self.path, 'a') as f: f.write(buf.getvalue()); _sync(f)
-        for r in rows: self.done[r[0]] = r[1] + 1
+        for r in rows:
+            self.done[r[0]] = r[1] + 1
+            if _is_stream(r[0]): self.seen.setdefault(r[0], set()).add(r[2])
         self.n += len(rows)
 
 def _sync(f): f.flush(); os.fsync(f.fileno())
 
 def _source_rows(lines:list)->list:
-    "(source, row) of each CSV data line."
-    return [(r[0], int(r[1])) for r in csv.reader(lines)]
+    "(source, row, entry) of each CSV data line."
+    return [(r[0], int(r[1]), r[2]) for r in csv.reader(lines)]
+
+def _is_stream(source:str)->bool: return source.startswith('tcp://')
 
 def read_watch(path:str|Path, # log written by `watch` / `cplr-watch`
               )->dict:        # 'meta', one array per column, 'embeddings' (N,D) when kept
@@ -358,14 +401,36 @@ def faiss_threads(n:int): # OpenMP threads of faiss inside the block
     try: yield
     finally: faiss.omp_set_num_threads(old)
 
-def _source(src:Path, dataset, pattern, lag, complete, settle):
+def _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout, log=None):
+    "What `src` names, checked; a stream is opened only with its log (the frames it already holds are skipped)."
+    if str(src).startswith('tcp://'):
+        if pattern is not None or dataset is not None: raise ValueError(f"--pattern and --dataset are for files, and {src} is a stream")
+        return None if log is None else LiveStream(str(src), geom, detector, timeout, log.seen.get(str(src)), log.done.get(str(src), 0))
+    src = Path(src)
+    if geom is not None: raise ValueError(f"{src}: --geom is for a stream of module data (tcp://...); files hold assembled images")
     if src.is_dir(): return NewFiles(src, pattern or '*.cxi,*.h5,*.hdf5,*.npz', dataset, settle)
     if pattern is not None: raise ValueError(f"--pattern is for a folder, and {src} is not one")
     if src.suffix == '.npz': raise ValueError(f"{src}: an NPZ file cannot grow; watch an HDF5 file, or a folder of files")
     return GrowingStack(src, dataset, lag, complete)
 
+def _first_frames(source, pos:dict, n:int, stop:threading.Event, poll:float, once:bool)->Batch|None:
+    "Up to `n` frames the watch has not read yet, in the order it will read them (they are read again): the calibration's sample."
+    while not stop.is_set():
+        parts = []
+        for name, ready in source.looks():
+            start = pos.get(name, 0)
+            take = min(ready, start + n - sum(len(p[0]) for p in parts))
+            if take > start: parts.append(source.read(name, start, take))
+            if sum(len(p[0]) for p in parts) >= n: break
+        got = sum(len(p[0]) for p in parts)
+        if got >= n or (once and not source.waiting and got): break
+        if once and not source.waiting: return None
+        stop.wait(poll)
+    if not parts: return None
+    return Batch(np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts]), [e for p in parts for e in p[1]], np.arange(got))
+
 def watch(run:str|Path,                 # run directory of `cplr-train`
-          src:str|Path,                 # growing HDF5 file, or a folder where new files appear
+          src:str|Path,                 # growing HDF5 file, a folder where new files appear, or a karabo-bridge stream tcp://host:port
           out:str|Path,                 # log to append to (CSV; continued when it exists)
           reference:str|Path=None,      # embeddings file of the reference set (novelty, nearest image)
           index:str|Path=None,          # its faiss index (cplr-index); None: built at the start
@@ -378,7 +443,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
           complete:str=None,            # growing file: the writer's count of finished rows, a dataset or 'PATH@ATTR'
           pattern:str=None,             # folder: comma-separated globs of the files (default *.cxi,*.h5,*.hdf5,*.npz)
           settle:float=2.0,             # folder: seconds a file must stay unchanged before it is read
-          center=None,                  # beam centre (row, col) in detector pixels (default: the image centre)
+          center=None,                  # beam centre: (row, col) in detector pixels, 'auto', or None (a stream's geometry, else the run's, else the image centre)
           bs:int=32,                    # shots embedded at once
           device='auto',                # where the network and the index run
           embeddings:bool=False,        # keep the embeddings beside the log (OUT.f32)
@@ -388,42 +453,79 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
           stop:threading.Event=None,    # set it to stop after the current batch
           every:float=10.0,             # seconds between progress reports (0: none)
           report=print,                 # where progress reports go
-         )->dict:                       # summary: shots, total, seconds, rate, novel, near, stages (seconds each), novelty, rule
-    "Follow `src` and embed every new shot once, in order, appending nearest reference image, novelty and near-query flags to `out`."
-    src, stop = Path(src), stop or threading.Event()
+          geom:str|Path=None,           # stream: CrystFEL geometry of the detector's modules
+          detector:str=None,            # stream: only sources whose name starts with this
+          dark=None,                    # 'auto' (from the first frames' blanks), 'none'/None, a dark run or frame, or a `Dark`
+          hits=None,                    # 'auto', 'none' or 'litpixel:N' (default: auto for a stream, none for files)
+          fill:str='partner',           # how untrusted pixels are filled (`cplr_nb.projection.fill_masked`)
+          calibration_frames:int=256,   # first frames the dark, the hit gate and the beam centre are found from
+          timeout:float=10.,            # stream: seconds without a train before connecting again
+         )->dict:                       # summary: shots, frames, total, seconds, rate, novel, near, stages, novelty, rule, calibration
+    "Follow `src` and embed every new shot once, in order (after its calibration: dark, hit gate, beam centre), appending nearest reference image, novelty and near-query flags to `out`."
+    stop = stop or threading.Event()
     if bs < 1: raise ValueError(f"bs must be at least 1, got {bs}")
-    source = _source(src, dataset, pattern, lag, complete, settle)
-    if once and not src.exists(): raise FileNotFoundError(f"{src}: no such file or folder")
-    emb_fn = RawEmbedder(run, device, center)
+    if fill not in FILLS: raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    stream = str(src).startswith('tcp://')
+    if once and not stream and not Path(src).exists(): raise FileNotFoundError(f"{src}: no such file or folder")
+    hits = ('auto' if stream else 'none') if hits is None else hits
+    source = _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout)   # bad arguments fail before anything is written
+    dark = open_dark(dark, geom, detector)
+    emb_fn = RawEmbedder(run, device, None if isinstance(center, str) else center, fill=fill)
     ref = Reference(reference, index, novelty, quantile, query, near, 'cpu' if emb_fn.device.type == 'cpu' else 'auto')
     dim = emb_fn.model.embed_dim
     if ref.emb is not None and ref.emb.shape[1] != dim:
         raise DataError(f"{reference}: embeddings of width {ref.emb.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
     if ref.queries is not None and ref.queries.shape[1] != dim:
         raise DataError(f"{query}: query embeddings of width {ref.queries.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
-    meta = dict(run=str(Path(run).resolve()), source=str(src.resolve()), dataset=dataset, center=None if center is None else list(map(float, center)),
+    meta = dict(run=str(Path(run).resolve()), source=str(src) if stream else str(Path(src).resolve()), dataset=dataset,
+                center=center if center is None or isinstance(center, str) else list(map(float, center)),
                 reference=None if reference is None else str(Path(reference).resolve()), novelty=ref.novelty, novelty_rule=ref.rule,
                 query=None if query is None else str(query), near=ref.near)
+    meta.update({k: v for k, v in dict(geom=None if geom is None else str(geom), detector=detector, hits=None if hits == 'none' else hits,
+                                       dark=None if isinstance(dark, str) and dark == 'none' else dark if isinstance(dark, str) else dark.origin,
+                                       fill=None if fill == 'partner' else fill).items() if v is not None})   # only what differs from before
     log = WatchLog(out, meta, dim if embeddings else None)
     ref.novelty = log.meta['novelty']                  # on a restart: the threshold the log was written with
-    secs, n = dict.fromkeys(STAGES, 0.), dict(shots=0, novel=0, near=0)
+    if stream: source = _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout, log)
+    secs, n, pos = dict.fromkeys(STAGES, 0.), dict(shots=0, frames=0, novel=0, near=0), dict(log.done)
+    geometry_center = getattr(source, 'beam_center', None)
+    cal = None
+    try:
+        if hits != 'none' or not (isinstance(dark, str) and dark == 'none') or center == 'auto':
+            sample = _first_frames(source, pos, calibration_frames, stop, poll, once)
+            if sample is not None:
+                cal = calibrate(sample.images, sample.valid.mean(0) > 0.5, dark, hits, center,
+                                geometry_center=geometry_center or emb_fn.center, warn=False)
+                for note in cal.notes: report(f"calibration: {note}")
+                if every: report(f"calibration from {len(sample)} frames: {cal.gate or 'no hit gate'}; dark {cal.dark or 'none'}; beam centre {cal.center}")
 
-    def batch(name, start, end):        # read, embed, search, log: one batch of shots, timed
-        t = [time.perf_counter()]
-        images, entries = source.read(name, start, end); t.append(time.perf_counter())
-        e = emb_fn(images); t.append(time.perf_counter())
-        fl = ref.flags(e); t.append(time.perf_counter())
-        log.append(_rows(name, start, entries, fl), e); t.append(time.perf_counter())
-        for k, a, b in zip(STAGES, t, t[1:]): secs[k] += b - a
-        n['shots'] += end - start; n['novel'] += int(fl['novel'].sum()); n['near'] += int(fl['near_query'].sum())
+        def calibration(images, valid):       # what the frames need: found above, or the given centre alone
+            nonlocal cal
+            if cal is None: cal = Calibration(np.ones(images.shape[1:], bool), center=geometry_center or emb_fn.center)
+            return cal
 
-    t0 = last_t = time.perf_counter(); last_n = 0
-    with faiss_threads(1):             # a batch's search is small, and faiss's OpenMP threads spinning beside PyTorch's cost ~5x on a few cores
-        try:
+        def batch(name, start, end):          # read, gate, embed, search, log: one batch of frames, timed
+            t = [time.perf_counter()]
+            images, entries, valid = source.read(name, start, end); t.append(time.perf_counter())
+            c = calibration(images, valid)
+            b = Batch(images, valid, list(entries), np.arange(start, end))
+            b = b[c.hits(images)]
+            e = emb_fn.embed_batch(b, c) if len(b) else np.zeros((0, dim), np.float32); t.append(time.perf_counter())
+            fl = ref.flags(e) if len(b) else None; t.append(time.perf_counter())
+            if len(b): log.append(_rows(name, b.rows, b.names, fl), e)
+            t.append(time.perf_counter())
+            pos[name] = end
+            if hasattr(source, 'release'): source.release(end)
+            for k, a, z in zip(STAGES, t, t[1:]): secs[k] += z - a
+            n['frames'] += end - start; n['shots'] += len(b)
+            if len(b): n['novel'] += int(fl['novel'].sum()); n['near'] += int(fl['near_query'].sum())
+
+        t0 = last_t = time.perf_counter(); last_n = 0
+        with faiss_threads(1):             # a batch's search is small, and faiss's OpenMP threads spinning beside PyTorch's cost ~5x on a few cores
             while not stop.is_set() and n['shots'] != max_shots:
-                got = n['shots']
+                got = n['frames']
                 for name, ready in source.looks():
-                    start = log.done.get(name, 0)
+                    start = max(pos.get(name, 0), log.done.get(name, 0))
                     if ready < start and isinstance(source, GrowingStack):
                         raise DataError(f"{source.path}: {ready} complete rows, but {out} already holds its rows up to {start - 1}: "
                                         "the file was replaced or truncated; give a new --out")
@@ -432,23 +534,24 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
                         batch(name, start, end); start = end
                         if every and time.perf_counter() - last_t >= every:
                             now = time.perf_counter()
-                            report(f"{log.n} shots logged, {(n['shots'] - last_n) / (now - last_t):.1f} shots/s; {n['novel']} novel, {n['near']} near a query")
+                            report(f"{log.n} shots logged, {(n['shots'] - last_n) / (now - last_t):.1f} shots/s; {n['novel']} novel, {n['near']} near a query"
+                                   + (f"; {n['frames']} frames read" if n['frames'] != n['shots'] else ''))
                             last_t, last_n = now, n['shots']
-                if n['shots'] > got: continue
+                if n['frames'] > got: continue
                 if once and not source.waiting: break
                 if every and source.waiting and time.perf_counter() - last_t >= every:
                     report(f"waiting: {source.waiting}"); last_t = time.perf_counter()
-                stop.wait(poll)
-        finally:
-            if isinstance(source, NewFiles): source.close()
-    dt = time.perf_counter() - t0
+                if not stream: stop.wait(poll)
+        dt = time.perf_counter() - t0
+    finally:
+        if hasattr(source, 'close'): source.close()
     return dict(n, total=log.n, seconds=dt, rate=n['shots'] / dt if dt else 0., stages=secs, novelty=ref.novelty, rule=ref.rule,
-                waiting=source.waiting)
+                waiting=source.waiting, calibration=None if cal is None else cal.summary())
 
-def _rows(name:str, start:int, entries:list, fl:dict)->list:
-    "The log's rows (`WATCH_COLUMNS`) of a batch of shots `start`, `start+1`, ... of source `name`, with their flags."
+def _rows(name:str, rows, entries:list, fl:dict)->list:
+    "The log's rows (`WATCH_COLUMNS`) of a batch of shots (their `rows` in source `name`), with their flags."
     now = f"{time.time():.3f}"
-    return [(name, start + k, entries[k], now, int(fl['nearest'][k]), fl['nearest_entry'][k], f"{fl['distance'][k]:.6g}",
+    return [(name, int(rows[k]), entries[k], now, int(fl['nearest'][k]), fl['nearest_entry'][k], f"{fl['distance'][k]:.6g}",
              int(fl['novel'][k]), f"{fl['query_distance'][k]:.6g}", int(fl['near_query'][k])) for k in range(len(entries))]
 
 # %% ../nbs/15_watch.ipynb #1e9245c8
@@ -465,7 +568,7 @@ def stop_on_signals(stop:threading.Event, # set when SIGINT (Ctrl-C) or SIGTERM 
 
 @cli_tool
 def cplr_watch(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
-               src:Annotated[str, "growing HDF5/CXI file, or a folder where new files appear", {'opt': True, 'required': True}],
+               src:Annotated[str, "growing HDF5/CXI file, a folder where new files appear, or a karabo-bridge stream tcp://host:port", {'opt': True, 'required': True}],
                out:Annotated[str, "log to append to (CSV; continued when it exists)", {'opt': True, 'required': True}],
                reference:str=None,   # embeddings file of the reference set (cplr-embed): nearest image and novelty
                index:str=None,       # its faiss index (cplr-index); default: built at the start
@@ -478,7 +581,14 @@ def cplr_watch(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
                complete:str=None,    # growing file: the writer's count of finished rows, a dataset or 'PATH@ATTR'
                pattern:str=None,     # folder: comma-separated globs (default *.cxi,*.h5,*.hdf5,*.npz)
                settle:float=2.0,     # folder: seconds a file must stay unchanged before it is read
-               center:str=None,      # beam centre 'row,col' in detector pixels
+               center:str=None,      # beam centre: 'auto' (from the first frames) or 'row,col' in pixels (default: a stream's geometry, else the run's)
+               geom:str=None,        # stream: CrystFEL geometry of the detector's modules
+               detector:str=None,    # stream: only sources whose name starts with this
+               dark:str=None,        # 'auto' (from the first frames' blanks), 'none', or a dark run or frame
+               hits:str=None,        # 'auto', 'none' or 'litpixel:N' (default: auto for a stream, none for files)
+               fill:Annotated[str, "untrusted pixels: from the pixel opposite the beam, the mean at their radius, or 0", {'choices': list(FILLS)}]='partner',
+               calibration_frames:int=256, # first frames the dark, the hit gate and the beam centre are found from
+               timeout:float=10.,    # stream: seconds without a train before connecting again
                bs:int=32,            # shots embedded at once
                device:str='auto',    # auto (the GPU if there is one), cpu, cuda or cuda:N
                embeddings:store_true=False, # keep the embeddings beside the log (OUT.f32)
@@ -490,7 +600,9 @@ def cplr_watch(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
     stop = threading.Event()
     with stop_on_signals(stop):
         s = watch(run, src, out, reference, index, novelty, quantile, query, near, dataset, lag, complete, pattern, settle,
-                  _parse_center(center), bs, device, embeddings, poll, once, stop=stop, every=every, report=lambda m: print(m, flush=True))
+                  _parse_center(center), bs, device, embeddings, poll, once, stop=stop, every=every, report=lambda m: print(m, flush=True),
+                  geom=geom, detector=detector, dark=dark, hits=hits, fill=fill, calibration_frames=calibration_frames, timeout=timeout)
     thr = '' if s['novelty'] is None else f" (distance > {s['novelty']:.4g}: {s['rule']})"
-    print(f"{out}: {s['shots']} new shots ({s['total']} in the log) at {s['rate']:.1f} shots/s; {s['novel']} novel{thr}, {s['near']} near a query"
+    gate = f" of {s['frames']} frames" if s['frames'] != s['shots'] else ''
+    print(f"{out}: {s['shots']} new shots{gate} ({s['total']} in the log) at {s['rate']:.1f} shots/s; {s['novel']} novel{thr}, {s['near']} near a query"
           + (" (stopped)" if stop.is_set() else ''))
