@@ -21,6 +21,7 @@ Writes benchmarks/facility/results.json and results.md (a section per part; part
 import argparse, json, math, os, platform, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py, torch
+sys.path.insert(0, str(Path(__file__).parent))
 
 HERE = Path(__file__).parent
 RESULTS = HERE/'facility'
@@ -119,19 +120,48 @@ def prepare_variant(work:Path, clean:Path, fac:Path, det, name:str, spec)->Path:
     dark = true_dark(fac) if spec['dark'] == 'true' else None
     return prepare(fac, out, select=true_hits(fac), center=det.beam_center, dark=dark, fill=spec['fill'], progress=False)
 
+def fixed_network_scores(preps:dict, run:Path)->dict:
+    "Without training noise: each variant's views against the clean twin's (mean Pearson correlation of the Polar views of the same shots), and embedded by one fixed network (the clean twin's first run)."
+    from cplr_nb.projection import load_prepared
+    from cplr_nb.train import load_run
+    from cplr_nb.ablation import embed_as, _views
+    from cplr_nb.evaluate import overlap_score, linear_eval
+    from cplr_nb.neighbours import neighbours_k
+    model, cfg = load_run(run)
+    clean = load_prepared(preps['clean twin'])
+    out = {}
+    for name, path in preps.items():
+        p = load_prepared(path)
+        pairs = [(i, j) for i, j in enumerate(_twin_rows(path)) if j >= 0]         # a blank frame the gate passed has no twin
+        corr = np.mean([np.corrcoef(p.polar[i].ravel(), clean.polar[j].ravel())[0, 1] for i, j in pairs])
+        emb = embed_as(model, _views(p, cfg['size']))
+        out[name] = dict(view_corr=float(corr), fixed_overlap=overlap_score(emb, p.labels, neighbours_k(len(p)))[0],
+                         fixed_recall=linear_eval(emb, p.labels, seeds=3)['recall'])
+    return out
+
+def _twin_rows(path:Path)->list:
+    "The clean twin's row of each image of a prepared facility file (by the shot its frame holds); -1 for a blank frame."
+    with h5py.File(path) as f: frames, src = f['frame'][()], str(f.attrs['source'])
+    if 'clean' in Path(src).name: return list(range(len(frames)))
+    with h5py.File(src) as f: shot = f['detector/shot'][()]
+    return [int(shot[k]) for k in frames]
+
 def run_views(work:Path, seeds:int, n:int, variants=VIEW_VARIANTS, seed=VALIDATION, det_seed=VALIDATION, key='views')->dict:
     clean, fac, det = facility_pair(work, seed, det_seed, n)
-    out = {}
+    out, preps = {}, {}
     for name, spec in variants.items():
-        prep = prepare_variant(work, clean, fac, det, name, spec)
-        out[name] = summary(score_prepared(prep, work, f"{key}_{list(variants).index(name)}_s{seed}", seeds))
+        preps[name] = prepare_variant(work, clean, fac, det, name, spec)
+        out[name] = summary(score_prepared(preps[name], work, f"{key}_{list(variants).index(name)}_s{seed}", seeds))
+    fixed = fixed_network_scores(preps, work/'runs'/f"{key}_0_s{seed}_s0")
+    for name in out: out[name].update(fixed[name])
     return dict(simulation_seed=seed, detector_seed=det_seed, n=n, seeds=seeds, variants=out, detector=repr(det))
 
 def views_table(r:dict)->str:
-    lines = [f"| views (simulation seed {r['simulation_seed']}, detector seed {r['detector_seed']}, {r['n']} shots, {r['seeds']} training seeds) | CPLR Overlap | precision | recall | PCA (correlation) Overlap |",
-             '|---|---|---|---|---|']
+    lines = [f"| views (simulation seed {r['simulation_seed']}, detector seed {r['detector_seed']}, {r['n']} shots, {r['seeds']} training seeds) | CPLR Overlap | precision | recall | PCA (correlation) Overlap | Polar views' correlation with the clean twin's | the clean twin's network (seed 0): Overlap / recall |",
+             '|---|---|---|---|---|---|---|']
     for name, v in r['variants'].items():
-        lines.append(f"| {name} | {pm(v['overlap'])} | {pm(v['precision'])} | {pm(v['recall'])} | {v['pca_corr']:.3f} |")
+        lines.append(f"| {name} | {pm(v['overlap'])} | {pm(v['precision'])} | {pm(v['recall'])} | {v['pca_corr']:.3f} | {v.get('view_corr', float('nan')):.3f} | "
+                     f"{v.get('fixed_overlap', float('nan')):.3f} / {v.get('fixed_recall', float('nan')):.3f} |")
     return '\n'.join(lines)
 
 def markdown(res:dict)->str:
@@ -149,10 +179,222 @@ def stamp()->dict:
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=HERE).stdout.strip()
     return dict(date=time.strftime('%Y-%m-%d'), machine=machine(), commit=commit)
 
+# ------------------------------------------------------------------ the default on a fresh seed
+def run_quality(work:Path, seeds:int, n:int, fill:str)->dict:
+    "The chosen views on the report seed: facility shots (true calibration; and all found from the data) against their clean twin."
+    variants = {'clean twin': None,
+                f'facility detector, true dark, hits and centre, {fill} fill': dict(dark='true', fill=fill),
+                f'facility detector, dark, hits and centre found (auto), {fill} fill': dict(auto=True, fill=fill)}
+    r = run_views(work, seeds, n, variants, REPORT, REPORT, key='quality')
+    v = list(r['variants'].values())
+    clean, true, auto = v
+    d_overlap = np.mean(true['overlap']) - np.mean(clean['overlap'])
+    d_recall = np.mean(true['recall']) - np.mean(clean['recall'])
+    lead = np.mean(true['overlap']) - true['pca_corr']
+    d_auto = np.mean(auto['overlap']) - np.mean(true['overlap'])
+    met = lambda ok: 'met' if ok else 'not met'
+    r['targets'] = [f"CPLR on the facility detector's shots against the same shots clean: Overlap {d_overlap:+.3f} (target ≥ −0.02: {met(d_overlap >= -0.02)}), "
+                    f"macro recall {d_recall:+.3f} (target ≥ −0.03: {met(d_recall >= -0.03)})",
+                    f"CPLR Overlap − PCA (correlation) Overlap on the facility detector's shots: {lead:+.3f} (target ≥ +0.07: {met(lead >= 0.07)})",
+                    f"dark, hits and centre found from the data against the truth: Overlap {d_auto:+.3f} (target within 0.02: {met(abs(d_auto) <= 0.02)})",
+                    f"the spread of training seeds: ±{np.std(clean['overlap']):.3f} (clean), ±{np.std(true['overlap']):.3f} (facility)"]
+    return r
+
+# ------------------------------------------------------------------ the hit gate, the rate, the centre
+def run_hits(work:Path, n:int=1000)->dict:
+    "The hit gate, found from a sample of the run (`calibrate_source`), on facility frames with 60 % blanks."
+    from cplr_nb.simulate import simulate
+    from cplr_nb.facility import FacilityDetector, write_facility, run_layout
+    from cplr_nb.sources import open_source, calibrate_source
+    from cplr_nb.data import LABEL_NAMES
+    lines = []
+    for det_seed in (VALIDATION, REPORT):
+        sim = simulate(n, 256, seed=det_seed + 7, select='all')
+        det = FacilityDetector(256, seed=det_seed, hit_rate=0.4)
+        path = work/f'hits_{det_seed}.cxi'
+        write_facility(path, sim.images, sim.labels, det, sim.params)
+        shot = run_layout(n, det)
+        empty = np.r_[sim.labels[:, LABEL_NAMES.index('Empty')].astype(bool), False][shot]
+        src = open_source(path)
+        t0 = time.time()
+        cal = calibrate_source(src, dark='auto', hits='auto', warn=False)
+        kept = np.concatenate([cal.hits(b.images) for b in src.batches(256)])
+        dt = time.time() - t0
+        hit = shot >= 0
+        lines.append(f"detector seed {det_seed}, {len(shot)} frames ({(~hit).mean():.0%} blank), `--hits auto --dark auto` from a sample of "
+                     f"{min(512, len(shot))} frames: hits kept {kept[hit & ~empty].mean():.4f} "
+                     f"(target ≥ 0.98: {'met' if kept[hit & ~empty].mean() >= 0.98 else 'not met'}), blanks passed {kept[~hit].mean():.4f} "
+                     f"(target ≤ 0.02: {'met' if kept[~hit].mean() <= 0.02 else 'not met'}); shots labelled Empty (a few hundred photons) kept "
+                     f"{kept[hit & empty].mean():.2f} of {int((hit & empty).sum())}; {dt:.1f} s with the calibration")
+    return dict(lines=lines)
+
+def run_rate(batch:int=64, repeats:int=5)->dict:
+    "The gate's rate on 1 Mpx frames in memory: the compiled CPU loop, and torch's comparison on the CPU for scale."
+    from cplr_nb.calibrate import count_lit, ring
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 6, (batch, 1024, 1024)).astype(np.float32)
+    cut = np.where(ring((1024, 1024), (511.5, 511.5)), 30., np.inf).astype(np.float32)
+    count_lit(x[:2], cut)                                              # compiled once
+    def rate(f):
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+        return batch / np.median(ts)
+    cpu = rate(lambda: count_lit(x, cut))
+    xt = torch.from_numpy(x)
+    tor = rate(lambda: count_lit(xt, cut))
+    lines = [f"hit gate on 1024×1024 float32 frames, batches of {batch} in memory, median of {repeats}: {cpu:.0f} frames/s "
+             f"(target ≥ 2000 on 2 cores: {'met' if cpu >= 2000 else 'not met'}); torch's comparison on the same CPU {tor:.0f} frames/s"]
+    if torch.cuda.is_available():
+        xg = xt.cuda(); count_lit(xg, cut); torch.cuda.synchronize()
+        lines.append(f"on the GPU: {rate(lambda: (count_lit(xg, cut), torch.cuda.synchronize())):.0f} frames/s")
+    return dict(lines=lines)
+
+def run_center(work:Path, n:int=100)->dict:
+    "`--center auto` on facility runs with the beam up to 40 px (at 256 px) off the image centre, gap and mask included."
+    from cplr_nb.simulate import simulate
+    from cplr_nb.facility import FacilityDetector, facility_frames
+    from cplr_nb.calibrate import calibrate
+    sim = simulate(n, 256, seed=REPORT + 11, select='paper')
+    errs, unc, warn = [], [], 0
+    for k, (dist, ang) in enumerate([(d, a) for d in (0, 10, 25, 40) for a in (0, 1.3, 2.6, 4.1)]):
+        off = (dist * np.sin(ang), dist * np.cos(ang))
+        det = FacilityDetector(256, seed=REPORT + k, offset=off, hit_rate=0.5)
+        frames = facility_frames(sim.images, det).astype(np.float32)
+        cal = calibrate(frames[:512], det.mask == 0, dark='auto', hits='auto', center='auto', warn=False)
+        errs.append(float(np.hypot(*np.subtract(cal.center, det.beam_center)))); unc.append(cal.center_estimate.uncertainty)
+        warn += bool(cal.center_estimate.warning)
+    errs = np.array(errs)
+    return dict(lines=[f"{len(errs)} runs of {n} shots (beam 0, 10, 25, 40 px off the centre in 4 directions, 50 % blank), dark and hits found too: "
+                       f"distance from the true centre median {np.median(errs):.2f} px, largest {errs.max():.2f} px "
+                       f"(target within 1 px: {'met' if errs.max() <= 1 else 'not met'}); reported uncertainty median {np.median(unc):.2f} px; "
+                       f"{warn} warnings"])
+
+# ------------------------------------------------------------------ a European XFEL run, and its live stream
+QUADS = [(-525, 625), (-550, -10), (520, -160), (542.5, 475)]   # extra-geom's documented AGIPD-1M quadrant positions
+
+class CorrectedFrames:
+    "Frames of the facility detector with their pedestal removed, as a facility's correction pipeline writes them; made on slicing."
+    def __init__(self, images, det, n): self.images, self.det, self.n = images, det, n
+    def __len__(self): return self.n
+    def __getitem__(self, s):
+        from cplr_nb.facility import facility_frames
+        a, b, _ = s.indices(self.n)
+        return facility_frames(self.images, self.det, a, b).astype(np.float32) - self.det.dark
+
+def euxfel_setup(work:Path, n_frames:int=4096, hit_rate:float=0.2):
+    "The AGIPD-1M geometry, simulated shots on its canvas through the facility detector, and the truth (cached)."
+    from cplr_nb.sources import facility_module, load_geometry, Assembler
+    from cplr_nb.simulate import simulate
+    from cplr_nb.facility import FacilityDetector, run_layout
+    geom = work/'agipd.geom'
+    facility_module('extra_geom', 'the benchmark').AGIPD_1MGeometry.from_quad_positions(quad_pos=QUADS).write_crystfel_geom(str(geom))
+    asm = Assembler(load_geometry(geom, (16, 512, 128)), (16, 512, 128))
+    det = FacilityDetector(asm.side, seed=REPORT, effects=('dark', 'stray', 'pixels', 'mask', 'blanks'), hit_rate=hit_rate)
+    n_shots = int(n_frames * hit_rate * 1.15)
+    while (run_layout(n_shots, det) >= 0)[:n_frames].sum() == n_shots: n_shots += 50     # enough shots to fill the frames
+    sim = simulate(n_shots, asm.side, seed=REPORT + 21, select='paper', progress=True)
+    hit = (run_layout(n_shots, det) >= 0)[:n_frames]
+    return geom, asm, det, sim, hit
+
+def run_euxfel(work:Path, n_frames:int=4096)->dict:
+    from cplr_nb.sources import mock_euxfel_run, open_source
+    from cplr_nb.projection import prepare, load_prepared
+    from bench_projection import run_with_peak_memory
+    geom, asm, det, sim, hit = euxfel_setup(work, n_frames)
+    frames = CorrectedFrames(sim.images, det, n_frames)
+    run_dir = work/'r0238'
+    if not (run_dir/'done').exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        t = time.time(); mock_euxfel_run(run_dir, frames, asm, 64, mask=det.mask); (run_dir/'done').write_text(f"{time.time() - t:.0f}")
+    files = sorted(run_dir.glob('*.h5'))
+    size_gb = sum(f.stat().st_size for f in files) / 2**30
+    out = work/'r0238.h5'; out.unlink(missing_ok=True)
+    wall, peak = run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--out', str(out)])
+    with h5py.File(out) as f: kept, rows = f['frames/kept'][()], f['frame'][()]
+    src = open_source(run_dir, geom)
+    stack = work/'assembled.cxi'
+    if not stack.exists():
+        with h5py.File(work/'.assembled.tmp', 'w') as f:
+            ds = f.create_dataset('entry_1/data_1/data', (len(rows), asm.side, asm.side), np.float32, chunks=(1, asm.side, asm.side))
+            ms = f.create_dataset('entry_1/data_1/mask', (len(rows), asm.side, asm.side), np.uint8, chunks=(1, asm.side, asm.side), compression='lzf')
+            for a in range(0, len(rows), 32):
+                b = src.read(rows[a:a + 32]); ds[a:a + len(b)] = b.images; ms[a:a + len(b)] = ~b.valid
+        os.replace(work/'.assembled.tmp', stack)
+    by_hand = work/'assembled.h5'; by_hand.unlink(missing_ok=True)
+    prepare(stack, by_hand, progress=False)
+    p, q = load_prepared(out, lazy=True), load_prepared(by_hand, lazy=True)
+    diff = max(float(np.abs(p.polar[a:a + 64] - q.polar[a:a + 64]).max()) for a in range(0, len(p), 64))
+    diff = max(diff, max(float(np.abs(p.cartesian[a:a + 64] - q.cartesian[a:a + 64]).max()) for a in range(0, len(p), 64)))
+    return dict(lines=[f"mock SPB run (extra-data's mock writer: corrected AGIPD-1M, {len(files)} files, {size_gb:.1f} GiB), {n_frames} frames "
+                       f"of {asm.side}x{asm.side} px on the canvas, {hit.mean():.1%} hits (simulated shots through the facility detector, pedestal removed "
+                       f"as a correction pipeline does): `cplr-prepare --src RUN --geom agipd.geom --out r0238.h5` {wall / 60:.1f} min, peak {peak:.2f} GB",
+                       f"hit gate (on by default for a run): kept {kept.sum()} frames, {kept[hit].mean():.4f} of the hits, {kept[~hit].mean():.4f} of the blanks",
+                       f"the same {len(rows)} frames as an assembled stack with their masks, prepared: largest difference of any view pixel {diff:.2g} "
+                       f"(target: equal within float16 rounding: {'met' if diff <= 2**-11 else 'not met'})"])
+
+def run_stream(work:Path, n_frames:int=2000)->dict:
+    "`cplr-watch --src tcp://...` on a karabo-bridge replay: every hit once (against the files), hits/s, a server restart."
+    import socket
+    from cplr_nb.sources import mock_euxfel_run
+    from cplr_nb.watch import read_watch
+    from cplr_nb.embed import read_embeddings
+    geom, asm, det, sim, hit = euxfel_setup(work, 4096)
+    hit = hit[:n_frames]
+    run_dir = work/'stream_run'
+    if not (run_dir/'done').exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        mock_euxfel_run(run_dir, CorrectedFrames(sim.images, det, n_frames), asm, 16, mask=det.mask); (run_dir/'done').write_text('')
+    net = next((d for d in sorted((work/'runs').glob('quality_1_*_s0')) if (d/'model.pth').exists()), None)
+    if net is None: raise SystemExit("run --only quality first: the stream is embedded with its network")
+    with socket.socket() as sk: sk.bind(('localhost', 0)); port = sk.getsockname()[1]
+    serve = lambda: subprocess.Popen(['karabo-bridge-serve-files', str(run_dir), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = []
+    # the replay alone: how fast the server and the client move frames
+    from cplr_nb.sources import BridgeStream
+    server = serve(); bs = BridgeStream(f'tcp://localhost:{port}', geom, timeout=20)
+    t, got = time.time(), 0
+    while got < n_frames:
+        b = bs.next_train()
+        if b is None: break
+        got += len(b)
+    replay = got / (time.time() - t); bs.close(); server.kill(); server.wait()
+    lines.append(f"karabo-bridge-serve-files and the client alone (receive and assemble): {replay:.0f} frames/s of {asm.side}x{asm.side} px")
+    log = work/'stream.csv'
+    for p in (log, log.with_name(log.name + '.f32')): p.unlink(missing_ok=True)
+    server = serve()
+    cmd = ['cplr-watch', '--run', str(net), '--src', f'tcp://localhost:{port}', '--geom', str(geom), '--out', str(log), '--every', '5', '--timeout', '20']
+    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0, restarted, deadline = time.time(), False, time.time() + 1800
+    logged = lambda: len(read_watch(log)['entry']) if log.exists() else 0
+    while logged() < hit.sum() and time.time() < deadline and watcher.poll() is None:
+        if not restarted and logged() >= hit.sum() // 2:
+            server.kill(); server.wait(); server = serve(); restarted = time.time()     # a restart: the replay starts over
+        time.sleep(0.5)
+    t1 = time.time()
+    time.sleep(25)                                                          # anything logged twice would show now
+    watcher.terminate(); out = watcher.communicate(timeout=60)[0]; server.kill(); server.wait()
+    r = read_watch(log)
+    entries = [f"{10000 + k // 16}:{k % 16}" for k in range(n_frames)]
+    truth = [e for e, h in zip(entries, hit) if h]
+    emb = work/'stream_files.h5'
+    subprocess.run(['cplr-embed', '--run', str(net), '--src', str(run_dir), '--geom', str(geom), '--out', str(emb)], check=True, capture_output=True)
+    files = read_embeddings(emb)['entries']
+    dup = len(r['entry']) - len(set(r['entry']))
+    lines.append(f"`cplr-watch --src tcp://… --geom agipd.geom` (hit gate on, its threshold from the first 256 frames) on a replay of {n_frames} frames "
+                 f"({hit.sum()} hits), the server killed and restarted (replaying from the first train) after half the hits: "
+                 f"{len(r['entry'])} rows, {dup} logged twice, {len(set(truth) - set(r['entry']))} hits missing, {len(set(r['entry']) - set(truth))} blanks logged; "
+                 f"the same frames as `cplr-embed --src RUN` from the files: {'yes' if list(r['entry']) == list(files) else 'no'}")
+    lines.append(f"end to end, first frame to last hit logged, including the restart's timeout: {len(r['entry']) / (t1 - t0):.1f} hits/s "
+                 f"(target ≥ 120 on 2 cores: {'met' if len(r['entry']) / (t1 - t0) >= 120 else 'not met'}); the watch's own report: "
+                 + ' | '.join(l for l in out.splitlines() if 'shots/s' in l)[-300:])
+    return dict(lines=lines)
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--work', default='/tmp/cplr_facility'); ap.add_argument('--only', default='views,quality,hits,rate,center,euxfel,stream')
     ap.add_argument('--seeds', type=int, default=3); ap.add_argument('--n', type=int, default=500); ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--fill', default='partner', help='the views of the report seed (the choice of the validation)')
     a = ap.parse_args()
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     res = load_results()
@@ -160,3 +402,10 @@ if __name__ == '__main__':
     if 'views' in only:
         r = run_views(work, a.seeds, a.n)
         res['views'] = {**stamp(), **r}; save_results(res); print(views_table(r))
+    if 'quality' in only:
+        r = run_quality(work, a.seeds, a.n, a.fill)
+        res['quality'] = {**stamp(), **r}; save_results(res); print(views_table(r)); print(*r['targets'], sep='\n')
+    for key, fn in [('hits', lambda: run_hits(work, 300 if a.quick else 1000)), ('rate', run_rate), ('center', lambda: run_center(work, 40 if a.quick else 100)),
+                    ('euxfel', lambda: run_euxfel(work, 256 if a.quick else 4096)), ('stream', lambda: run_stream(work, 256 if a.quick else 2000))]:
+        if key in only:
+            res[key] = {**stamp(), **fn()}; save_results(res); print(*res[key]['lines'], sep='\n')

@@ -8,13 +8,14 @@ Docs: https://cplr-nb.github.io/cplr_nb/report.html.md"""
 from __future__ import annotations
 import json, math, os, platform, sys, time, datetime, traceback
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, h5py, torch
 import matplotlib.pyplot as plt
 from typing import Annotated
 from fastcore.script import store_true
-from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, read_data, cli_tool
+from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, cli_tool
 from .simulate import simulate, write_simulation
 from .projection import prepare, load_prepared
+from .sources import open_source
 from .train import train, read_log, make_config, CONFIGS
 from .model import create_model
 from .embed import embed_run, embed_model, write_embeddings, read_embeddings
@@ -25,7 +26,8 @@ from .baselines import run_baselines, METHODS as ALL_BASELINES
 # %% auto #0
 __all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'UNTRAINED', 'StageError', 'Stages',
            'plan', 'pick_queries', 'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure',
-           'table1_markdown', 'comparison_text', 'untrained_embedding', 'reproduce', 'cplr_reproduce']
+           'table1_markdown', 'comparison_text', 'untrained_embedding', 'calibration_lines', 'reproduce',
+           'cplr_reproduce']
 
 # %% ../nbs/11_report.ipynb #9cac4d1d
 MODE_NAMES = {'polcart': 'CPLR P⇔C', 'cartpol': 'CPLR C⇔P', 'polpol': 'CLR P⇔P', 'cartcart': 'CLR C⇔C'}
@@ -273,6 +275,17 @@ def untrained_embedding(prep,                # `PreparedData` (or anything with 
     torch.manual_seed(seed)
     return embed_model(create_model(**cfg['model']), prep.polar, size=cfg['size'])
 
+def calibration_lines(prepared:Path)->list: # the report's lines on what the data's calibration found (none for data that needed none)
+    "What `prepare` found of the data's dark, hits and beam centre, from the prepared file."
+    with h5py.File(prepared, 'r') as f: cal = json.loads(f.attrs['calibration']) if 'calibration' in f.attrs else {}
+    lines = []
+    if cal.get('dark'): lines.append(f"- dark: {cal['dark']['origin']}; pedestal {cal['dark']['pedestal_median']:.4g} ADU, {cal['dark']['bad_pixels']} broken pixels found")
+    if cal.get('hits'): lines.append(f"- hits: threshold {cal['hits']['threshold']:.0f} lit pixels ({cal['hits']['rule']})")
+    e = cal.get('center_estimate')
+    if e: lines.append(f"- beam centre: ({e['center'][0]:.2f}, {e['center'][1]:.2f}) ± {e['uncertainty']:.2f} px, found from {e['frames']} hits"
+                       + (f"; **{e['warning']}**" if e['warning'] else ''))
+    return lines
+
 def reproduce(out:str|Path='reproduce',  # output directory
               cxi:str|Path=None,         # the user's data (CXI or HDF5/NPZ stack); default: simulate
               full:bool=False,           # all four modes, all baselines, 5 seeds (the paper's route; for a GPU)
@@ -290,6 +303,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
               baseline_kwargs:dict=None, # settings of the baselines (dim, size, max_images, ...)
               eval_seeds:int=5,          # seeds of the linear evaluation
               quiet:bool=False,          # no per-stage lines
+              prepare_kwargs:dict=None,  # the data's calibration for `prepare`: geom, detector, center, dark, hits, fill (`cplr_nb.sources`)
              )->dict:                    # the report (report.json content; {} without labels)
     "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped; raise `StageError` after the report if a stage failed."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -304,11 +318,13 @@ def reproduce(out:str|Path='reproduce',  # output directory
         select = select or 'all'                             # the simulation already is the paper-like selection
     else:
         src, data_kind = Path(cxi), 'real'
-        if select is None: select = 'paper' if read_data(src, dataset=dataset).labels is not None else 'all'
-    prepared = out/'prepared.h5'                              # 2. prepare
+        pk = prepare_kwargs or {}
+        if select is None:
+            with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s: select = 'paper' if s.labels is not None else 'all'
+    prepared, pk = out/'prepared.h5', {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}   # 2. prepare
     st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
-                        **({'dataset': dataset} if dataset else {})), [prepared],
-           lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet))
+                        **({'dataset': dataset} if dataset else {}), **{k: str(v) for k, v in pk.items()}), [prepared],
+           lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet, **pk))
     prep = load_prepared(prepared, lazy=True)                 # metadata now, images when the figures need them
     labels = prep.labels
 
@@ -382,6 +398,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
           f"- hardware: {_hardware()}",
           f"- data: {data_kind}, {len(prep)} images from `{src}` (selection: {select}), views {prep.size}×{prep.size}",
           f"- training: config `{config}`, runs {', '.join(f'{m} seed {s}' for m, s in p['runs'])}; baselines: {', '.join(p['baselines']) or 'none'}"]
+    md += calibration_lines(prepared)
     capped = {name: e for name, e in report.get('methods', {}).items() if e.get('dim_asked')}
     if capped: md.append("- embedding sizes capped for the linear read-out (at most half the images of a training fold, "
                          "`cplr_nb.baselines.readout_dim`): " + ', '.join(f"{name} {e['dim_asked']}→{e['dim']}" for name, e in capped.items()))
@@ -410,7 +427,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
 
 # %% ../nbs/11_report.ipynb #3cc090f9
 @cli_tool
-def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ stack; default: simulate the default dataset
+def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout), HDF5/NPZ stack, or any source of cplr-prepare --src; default: simulate the default dataset
                    out:str='reproduce',   # output directory (report.md, report.json, figures, runs, log)
                    full:store_true=False, # all four modes, all baselines, 5 training seeds (the paper's route, for a GPU)
                    config:Annotated[str, "training configuration", {'choices': list(CONFIGS)}]='cpu',
@@ -420,9 +437,16 @@ def cplr_reproduce(cxi:str=None,          # CXI (CXIDB-94 layout) or HDF5/NPZ st
                    size:int=256,          # simulated detector pixels and side of the prepared views
                    seed:int=0,            # simulation seed
                    dataset:str=None,      # HDF5 path of the (N,H,W) images in `--cxi` (default: found from its layout)
+                   geom:str=None,         # --cxi: CrystFEL geometry of a European XFEL run (as for cplr-prepare)
+                   center:str=None,       # --cxi: beam centre 'auto' or 'row,col'
+                   dark:str=None,         # --cxi: 'auto', 'none' or a dark run or frame
+                   hits:str=None,         # --cxi: 'auto', 'none' or 'litpixel:N'
                   ):
     "Reproduce the paper's tables and figures: simulate (or read) data, prepare, train, embed, run baselines, evaluate."
-    try: reproduce(out, cxi, full, n=n, size=size, seed=seed, dataset=dataset, config=config, epochs=epochs, seeds=seeds)
+    from cplr_nb.projection import _parse_center
+    pk = dict(geom=geom, center=_parse_center(center), dark=dark, hits=hits)
+    if cxi is None and any(v is not None for v in pk.values()): raise ValueError("--geom, --center, --dark and --hits are for your data (--cxi)")
+    try: reproduce(out, cxi, full, n=n, size=size, seed=seed, dataset=dataset, config=config, epochs=epochs, seeds=seeds, prepare_kwargs=pk)
     except StageError as e:                      # the report is written; say what failed in one line and exit non-zero
         print('error:', e, file=sys.stderr)
         raise SystemExit(1) from None
