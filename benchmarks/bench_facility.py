@@ -140,11 +140,11 @@ def fixed_network_scores(preps:dict, run:Path)->dict:
     return out
 
 def _twin_rows(path:Path)->list:
-    "The clean twin's row of each image of a prepared facility file (by the shot its frame holds); -1 for a blank frame."
-    with h5py.File(path) as f: frames, src = f['frame'][()], str(f.attrs['source'])
-    if 'clean' in Path(src).name: return list(range(len(frames)))
+    "The clean twin's row of each image of a prepared facility file (the shot its frame holds, by the frame's entry `...data[i]`); -1 for a blank frame."
+    with h5py.File(path) as f: entries, src = f['entries'].asstr()[()], str(f.attrs['source'])
+    if 'clean' in Path(src).name: return list(range(len(entries)))
     with h5py.File(src) as f: shot = f['detector/shot'][()]
-    return [int(shot[k]) for k in frames]
+    return [int(shot[int(e.rsplit('[', 1)[1][:-1])]) for e in entries]
 
 def run_views(work:Path, seeds:int, n:int, variants=VIEW_VARIANTS, seed=VALIDATION, det_seed=VALIDATION, key='views')->dict:
     clean, fac, det = facility_pair(work, seed, det_seed, n)

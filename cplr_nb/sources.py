@@ -254,25 +254,31 @@ class EuXFELRun(Source):
         self.counts, self.by_index = np.diff(np.r_[self.first, len(self.train_ids)]), ed.by_index
         if not len(self.entries): raise DataError(f"{path}: {name} has no frames in this run")
 
+    def _frames(self, key:str, train:int, pulses:list)->np.ndarray: # (modules, len(pulses), [gain,] ss, fs)
+        "The frames `pulses` (indices within the train) of one train: only those are read."
+        kd = self.detector.select_trains(self.by_index[[int(train)]])[key]
+        if hasattr(kd, 'select_pulses'): return kd.select_pulses(self.by_index[pulses]).ndarray()
+        return kd.ndarray()[:, pulses]                                     # no pulse selection: the train, then its frames
+
     def read(self, rows)->Batch:
-        "Frames at `rows` (read in whole trains), assembled."
+        "Frames at `rows`, assembled: of each train, only the frames asked for are read."
         rows = np.asarray(rows, np.int64)
-        trains = np.unique(np.searchsorted(self.first, rows, 'right') - 1)
-        sel = self.detector.select_trains(self.by_index[trains.tolist()])
-        data = sel[self.key].ndarray()
-        mask = sel['image.mask'].ndarray() if self.has_mask else None
-        if self.gain_axis: data = data[:, :, 0]
-        have = np.concatenate([np.arange(self.first[t], self.first[t] + self.counts[t]) for t in trains])   # the frames read
-        pick = np.searchsorted(have, rows)
-        modules = np.moveaxis(data[:, pick], 0, 1)                        # (B, modules, ss, fs)
-        mv = None if mask is None else np.moveaxis(mask[:, pick] == 0, 0, 1)
-        images, valid = self.assembler(modules, mv)
+        train = np.searchsorted(self.first, rows, 'right') - 1
+        images, valid = np.zeros((len(rows), *self.shape), np.float32), np.zeros((len(rows), *self.shape), bool)
+        for t in np.unique(train):
+            k = np.flatnonzero(train == t)
+            pulses = (rows[k] - self.first[t]).tolist()
+            data = self._frames(self.key, t, pulses)
+            if self.gain_axis: data = data[:, :, 0]
+            mask = self._frames('image.mask', t, pulses) == 0 if self.has_mask else None
+            images[k], valid[k] = self.assembler(np.moveaxis(data, 0, 1), None if mask is None else np.moveaxis(mask, 0, 1))
         return Batch(images, valid, [self.entries[i] for i in rows], rows, dict(train_id=self.train_ids[rows], pulse_id=self.pulse_ids[rows]))
 
-    def batches(self, bs:int=32, start:int=0):
-        "Batches of frames in order, read a few whole trains at a time."
-        rows = np.arange(start, len(self))
-        for a in range(0, len(rows), bs): yield self.read(rows[a:a + bs])
+    def sample(self, n:int)->Batch: # frames wanted
+        "About `n` frames: the first pulses of up to 16 trains spread evenly over the run (a few reads, not one per frame)."
+        trains = np.unique(np.linspace(0, len(self.first) - 1, min(16, len(self.first), n)).round().astype(np.int64))
+        per = -(-n // len(trains))
+        return self.read(np.concatenate([self.first[t] + np.arange(min(per, self.counts[t])) for t in trains]))
 
 # %% ../nbs/02c_sources.ipynb #20e9e1d1
 def mock_euxfel_run(folder:str|Path,        # run folder to write (created)
