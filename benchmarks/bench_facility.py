@@ -57,10 +57,13 @@ def facility_pair(work:Path, seed:int, det_seed:int, n:int, size:int=256, **det)
         write_facility(fac, sim.images, sim.labels, d, sim.params)
     return clean, fac, d
 
-def true_dark(fac:Path):
-    from cplr_nb.calibrate import Dark
-    with h5py.File(fac) as f: ped = f['detector/dark'][()]
-    return Dark(ped, None, np.zeros(ped.shape, bool), 0, 'the detector layer\'s true pedestal')
+def dark_run(work:Path, det, n:int=100)->Path:
+    "A dark run of the detector (the beam off: pedestal, noise, hot and dead pixels, no stray light), written as a CXI stack for `--dark FILE`."
+    path = work/f'dark_run_d{det.seed}_{det.size}.cxi'
+    if not path.exists():
+        with h5py.File(work/'.dark.tmp', 'w') as f: f['entry_1/data_1/data'] = det.dark_run(n); f['entry_1/data_1/mask'] = det.mask
+        os.replace(work/'.dark.tmp', path)
+    return path
 
 def true_hits(fac:Path)->np.ndarray:
     with h5py.File(fac) as f: return np.flatnonzero(f['detector/hit'][()])
@@ -101,23 +104,27 @@ def summary(d:dict)->dict:
     runs = list(d['runs'].values())
     return {m: [r[m] for r in runs] for m in ('overlap', 'precision', 'recall', 'f1')} | dict(pca_corr=d['pca_corr'], n=d['n'])
 
-VIEW_VARIANTS = {   # name -> prepare() arguments beyond the source (None: the clean twin)
+VIEW_VARIANTS = {   # name -> prepare() arguments beyond the source (None: the clean twin); true hits and centre unless `auto`
     'clean twin': None,
     'detector, pedestal left in, untrusted 0 (as before this issue)': dict(dark=None, fill='zero'),
-    'pedestal removed, untrusted 0': dict(dark='true', fill='zero'),
-    'pedestal removed, untrusted: mean at the radius': dict(dark='true', fill='radial'),
-    'pedestal removed, untrusted: opposite pixel, else radius mean': dict(dark='true', fill='partner'),
+    'dark run subtracted, untrusted 0': dict(dark='run', fill='zero'),
+    'dark run subtracted, untrusted: mean at the radius': dict(dark='run', fill='radial'),
+    'dark run subtracted, untrusted: opposite pixel, else radius mean': dict(dark='run', fill='partner'),
     'all found from the data (dark, hits, centre auto), partner fill': dict(auto=True, fill='partner'),
 }
 
+def variant_key(name:str, spec)->str: # the caches' key: the variant's whole definition, not its name alone
+    import hashlib
+    return hashlib.sha1(json.dumps([name, spec], sort_keys=True).encode()).hexdigest()[:10]
+
 def prepare_variant(work:Path, clean:Path, fac:Path, det, name:str, spec)->Path:
     from cplr_nb.projection import prepare
-    out = work/'prepared'/f"{name.split(',')[0].replace(' ', '_')}_{abs(hash(name)) % 10**6}_{fac.stem}.h5"
+    out = work/'prepared'/f"{variant_key(name, spec)}_{fac.stem}.h5"
     if out.exists(): return out
     out.parent.mkdir(parents=True, exist_ok=True)
     if spec is None: return prepare(clean, out, progress=False)
     if spec.get('auto'): return prepare(fac, out, dark='auto', hits='auto', center='auto', fill=spec['fill'], progress=False)
-    dark = true_dark(fac) if spec['dark'] == 'true' else None
+    dark = dark_run(work, det) if spec['dark'] == 'run' else None
     return prepare(fac, out, select=true_hits(fac), center=det.beam_center, dark=dark, fill=spec['fill'], progress=False)
 
 def fixed_network_scores(preps:dict, run:Path)->dict:
@@ -151,8 +158,8 @@ def run_views(work:Path, seeds:int, n:int, variants=VIEW_VARIANTS, seed=VALIDATI
     out, preps = {}, {}
     for name, spec in variants.items():
         preps[name] = prepare_variant(work, clean, fac, det, name, spec)
-        out[name] = summary(score_prepared(preps[name], work, f"{key}_{list(variants).index(name)}_s{seed}", seeds))
-    fixed = fixed_network_scores(preps, work/'runs'/f"{key}_0_s{seed}_s0")
+        out[name] = summary(score_prepared(preps[name], work, f"{key}_{variant_key(name, spec)}_s{seed}", seeds))
+    fixed = fixed_network_scores(preps, work/'runs'/f"{key}_{variant_key('clean twin', None)}_s{seed}_s0")
     for name in out: out[name].update(fixed[name])
     return dict(simulation_seed=seed, detector_seed=det_seed, n=n, seeds=seeds, variants=out, detector=repr(det))
 
@@ -176,14 +183,16 @@ def markdown(res:dict)->str:
     return '\n'.join(parts)
 
 def stamp()->dict:
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    return dict(date=time.strftime('%Y-%m-%d'), machine=machine(), commit=commit)
+    "When, where and at which commit a part ran (with a mark when the working tree had changes the commit does not hold)."
+    git = lambda *a: subprocess.run(['git', *a], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    dirty = bool(git('status', '--porcelain', '--untracked-files=no'))
+    return dict(date=time.strftime('%Y-%m-%d'), machine=machine(), commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''))
 
 # ------------------------------------------------------------------ the default on a fresh seed
 def run_quality(work:Path, seeds:int, n:int, fill:str)->dict:
     "The chosen views on the report seed: facility shots (true calibration; and all found from the data) against their clean twin."
     variants = {'clean twin': None,
-                f'facility detector, true dark, hits and centre, {fill} fill': dict(dark='true', fill=fill),
+                f'facility detector, its dark run, true hits and centre, {fill} fill': dict(dark='run', fill=fill),
                 f'facility detector, dark, hits and centre found (auto), {fill} fill': dict(auto=True, fill=fill)}
     r = run_views(work, seeds, n, variants, REPORT, REPORT, key='quality')
     v = list(r['variants'].values())
@@ -196,7 +205,7 @@ def run_quality(work:Path, seeds:int, n:int, fill:str)->dict:
     r['targets'] = [f"CPLR on the facility detector's shots against the same shots clean: Overlap {d_overlap:+.3f} (target ≥ −0.02: {met(d_overlap >= -0.02)}), "
                     f"macro recall {d_recall:+.3f} (target ≥ −0.03: {met(d_recall >= -0.03)})",
                     f"CPLR Overlap − PCA (correlation) Overlap on the facility detector's shots: {lead:+.3f} (target ≥ +0.07: {met(lead >= 0.07)})",
-                    f"dark, hits and centre found from the data against the truth: Overlap {d_auto:+.3f} (target within 0.02: {met(abs(d_auto) <= 0.02)})",
+                    f"dark, hits and centre found from the data against the dark run, true hits and centre: Overlap {d_auto:+.3f} (target within 0.02: {met(abs(d_auto) <= 0.02)})",
                     f"the spread of training seeds: ±{np.std(clean['overlap']):.3f} (clean), ±{np.std(true['overlap']):.3f} (facility)"]
     return r
 
@@ -309,11 +318,14 @@ def run_euxfel(work:Path, n_frames:int=4096)->dict:
         t = time.time(); mock_euxfel_run(run_dir, frames, asm, 64, mask=det.mask); (run_dir/'done').write_text(f"{time.time() - t:.0f}")
     files = sorted(run_dir.glob('*.h5'))
     size_gb = sum(f.stat().st_size for f in files) / 2**30
+    plain = work/'r0238_plain.h5'; plain.unlink(missing_ok=True)
+    run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--out', str(plain)])
+    with h5py.File(plain) as f: kept_plain = f['frames/kept'][()]
     out = work/'r0238.h5'; out.unlink(missing_ok=True)
-    wall, peak = run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--out', str(out)])
+    wall, peak = run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--dark', 'auto', '--out', str(out)])
     with h5py.File(out) as f: kept, rows = f['frames/kept'][()], f['frame'][()]
     src = open_source(run_dir, geom)
-    stack = work/'assembled.cxi'
+    stack = work/f"assembled_{variant_key('rows', rows.tolist())}.cxi"            # the frames this prepare kept
     if not stack.exists():
         with h5py.File(work/'.assembled.tmp', 'w') as f:
             ds = f.create_dataset('entry_1/data_1/data', (len(rows), asm.side, asm.side), np.float32, chunks=(1, asm.side, asm.side))
@@ -328,8 +340,10 @@ def run_euxfel(work:Path, n_frames:int=4096)->dict:
     diff = max(diff, max(float(np.abs(p.cartesian[a:a + 64] - q.cartesian[a:a + 64]).max()) for a in range(0, len(p), 64)))
     return dict(lines=[f"mock SPB run (extra-data's mock writer: corrected AGIPD-1M, {len(files)} files, {size_gb:.1f} GiB), {n_frames} frames "
                        f"of {asm.side}x{asm.side} px on the canvas, {hit.mean():.1%} hits (simulated shots through the facility detector, pedestal removed "
-                       f"as a correction pipeline does): `cplr-prepare --src RUN --geom agipd.geom --out r0238.h5` {wall / 60:.1f} min, peak {peak:.2f} GB",
-                       f"hit gate (on by default for a run): kept {kept.sum()} frames, {kept[hit].mean():.4f} of the hits, {kept[~hit].mean():.4f} of the blanks",
+                       f"as a correction pipeline does): `cplr-prepare --src RUN --geom agipd.geom --dark auto --out r0238.h5` {wall / 60:.1f} min, peak {peak:.2f} GB",
+                       f"hit gate (on by default for a run), with `--dark auto` (the mean blank frame, stray light and all, and each pixel's noise): kept {kept.sum()} frames, "
+                       f"{kept[hit].mean():.4f} of the hits, {kept[~hit].mean():.4f} of the blanks; without it (the gate's noise one number for the detector): "
+                       f"{kept_plain[hit].mean():.4f} of the hits, {kept_plain[~hit].mean():.4f} of the blanks",
                        f"the same {len(rows)} frames as an assembled stack with their masks, prepared: largest difference of any view pixel {diff:.2g} "
                        f"(target: equal within float16 rounding: {'met' if diff <= 2**-11 else 'not met'})"])
 
@@ -345,7 +359,7 @@ def run_stream(work:Path, n_frames:int=2000)->dict:
     if not (run_dir/'done').exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         mock_euxfel_run(run_dir, CorrectedFrames(sim.images, det, n_frames), asm, 16, mask=det.mask); (run_dir/'done').write_text('')
-    net = next((d for d in sorted((work/'runs').glob('quality_1_*_s0')) if (d/'model.pth').exists()), None)
+    net = next((d for d in sorted((work/'runs').glob('quality_*_s3003_s0')) if (d/'model.pth').exists()), None)
     if net is None: raise SystemExit("run --only quality first: the stream is embedded with its network")
     with socket.socket() as sk: sk.bind(('localhost', 0)); port = sk.getsockname()[1]
     serve = lambda: subprocess.Popen(['karabo-bridge-serve-files', str(run_dir), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -119,6 +119,7 @@ def hit_threshold(lit:np.ndarray,          # (N,) lit pixels of a sample of fram
                   min_lit:float=0.01,      # floor: a hit lights at least this share of the counted pixels
                   min_ratio:float=10.,     # two groups only if their medians differ by this factor
                   max_blank:float=0.02,    # ... and the lower group lights less than this share
+                  tail:float=3.,           # the line: this many robust deviations of the blank frames' log counts above their median
                  )->tuple:                 # (threshold: a frame with more lit pixels is a hit, the rule in words)
     "The lit-pixel threshold between blank frames and hits, found from the run's distribution of counts."
     lit = np.asarray(lit, np.float64)
@@ -127,8 +128,11 @@ def hit_threshold(lit:np.ndarray,          # (N,) lit pixels of a sample of fram
     t, eta = otsu(logs)
     lo, hi = lit[logs <= t], lit[logs > t]
     if len(lo) and len(hi) and np.median(hi) >= min_ratio * max(np.median(lo), 1.) and np.median(lo) < max_blank * counted < np.median(hi):
-        thr = max(10**t - 1, floor)
-        return thr, f"auto: Otsu's threshold on log lit pixels between the blank frames (median {np.median(lo):.0f}) and the hits (median {np.median(hi):.0f}), separability {eta:.2f}"
+        blank = logs[logs <= t]                                     # the blank frames' own spread: the line sits just above them
+        upper = np.median(blank) + tail * 1.4826 * np.median(np.abs(blank - np.median(blank)))
+        thr = max(min(10**t, 10**upper) - 1, floor)
+        return thr, (f"auto: above the blank frames (median {np.median(lo):.0f} lit pixels, {tail:g} robust deviations of their log counts) "
+                     f"and below the hits (median {np.median(hi):.0f}); separability {eta:.2f}")
     if (lit > floor).any():
         return floor, f"auto: one group of frames (no two groups of lit-pixel counts), the floor of {min_lit:.1%} of the {counted} counted pixels"
     raise DataError(f"no frame lights more than {min_lit:.1%} of the {counted} pixels in the ring (at most {int(lit.max())}): "

@@ -99,8 +99,9 @@ class FacilityDetector:
 
     def frame(self, clean:np.ndarray|None, # (size,size) a simulated shot in ADU, or None for a blank frame
               rng:np.random.Generator,     # this frame's noise
+              beam:bool=True,              # False: the beam is off (no stray light), as in a dark run
              )->np.ndarray:                # (size,size) uint16, what the detector writes
-        "The detector's frame of one shot (or of a pulse that missed), in ADU."
+        "The detector's frame of one shot (or of a pulse that missed, or of a dark run), in ADU."
         n, (dy, dx) = self.size, self.shift
         x = np.zeros((n, n), np.float32)
         if clean is not None:
@@ -108,7 +109,7 @@ class FacilityDetector:
             part = np.asarray(clean, np.float32)[max(0, -dy):n - max(0, dy), max(0, -dx):n - max(0, dx)]
             x[max(0, dy):max(0, dy) + part.shape[0], max(0, dx):max(0, dx) + part.shape[1]] = part   # the beam moves, the pixels stay
         x *= self.gain
-        if 'stray' in self.effects: x += self.stray * np.float32(self.stray_adu * rng.lognormal(0, 0.3))
+        if 'stray' in self.effects and beam: x += self.stray * np.float32(self.stray_adu * rng.lognormal(0, 0.3))
         if 'dark' in self.effects:
             x += self.dark + rng.normal(0, self.read_noise_adu, (n, n)).astype(np.float32)
             x += rng.normal(0, self.read_noise_adu / 2, 2).astype(np.float32)[self.panel]   # common mode of each panel
@@ -116,6 +117,12 @@ class FacilityDetector:
         x.flat[self.dead] = 0
         x[(self.mask & (MASK_BITS['no_pixel'] | MASK_BITS['beamstop'])) != 0] = 0
         return np.clip(np.rint(x), 0, self.adc_max).astype(np.uint16)
+
+    def dark_run(self, n:int=100,  # frames
+                 seed:int=0,       # their noise
+                )->np.ndarray:     # (n,size,size) uint16
+        "A dark run: frames with the beam off, what a facility records to measure the pedestal (hot and dead pixels included, no stray light)."
+        return np.stack([self.frame(None, np.random.default_rng([self.seed, 0xDA4, seed, i]), beam=False) for i in range(n)])
 
 # %% ../nbs/02a_facility.ipynb #490ea2a7
 def run_layout(n:int,                # shots of the simulation
