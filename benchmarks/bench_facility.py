@@ -302,30 +302,37 @@ def euxfel_setup(work:Path, n_frames:int=4096, hit_rate:float=0.2):
     det = FacilityDetector(asm.side, seed=REPORT, effects=('dark', 'stray', 'pixels', 'mask', 'blanks'), hit_rate=hit_rate)
     n_shots = int(n_frames * hit_rate * 1.15)
     while (run_layout(n_shots, det) >= 0)[:n_frames].sum() == n_shots: n_shots += 50     # enough shots to fill the frames
-    sim = simulate(n_shots, asm.side, seed=REPORT + 21, select='paper', progress=True)
+    shots = lambda: simulate(n_shots, asm.side, seed=REPORT + 21, select='paper', progress=True).images   # only when a run is written
     hit = (run_layout(n_shots, det) >= 0)[:n_frames]
-    return geom, asm, det, sim, hit
+    return geom, asm, det, shots, hit
+
+def prepare_timed(cmd:list, out:Path)->tuple:
+    "Run a cplr-prepare command once (wall seconds and peak memory kept beside its output), or read what it took last time."
+    from bench_projection import run_with_peak_memory
+    t = out.with_name(out.name + '.timing.json')
+    if not (out.exists() and t.exists()):
+        out.unlink(missing_ok=True)
+        t.write_text(json.dumps(run_with_peak_memory(cmd)))
+    return json.loads(t.read_text())
 
 def run_euxfel(work:Path, n_frames:int=4096)->dict:
     from cplr_nb.sources import mock_euxfel_run, open_source
     from cplr_nb.projection import prepare, load_prepared
-    from bench_projection import run_with_peak_memory
-    geom, asm, det, sim, hit = euxfel_setup(work, n_frames)
-    frames = CorrectedFrames(sim.images, det, n_frames)
+    geom, asm, det, shots, hit = euxfel_setup(work, n_frames)
     run_dir = work/'r0238'
     if not (run_dir/'done').exists():
         shutil.rmtree(run_dir, ignore_errors=True)
-        t = time.time(); mock_euxfel_run(run_dir, frames, asm, 64, mask=det.mask); (run_dir/'done').write_text(f"{time.time() - t:.0f}")
+        t = time.time(); mock_euxfel_run(run_dir, CorrectedFrames(shots(), det, n_frames), asm, 64, mask=det.mask); (run_dir/'done').write_text(f"{time.time() - t:.0f}")
     files = sorted(run_dir.glob('*.h5'))
     size_gb = sum(f.stat().st_size for f in files) / 2**30
-    plain = work/'r0238_plain.h5'; plain.unlink(missing_ok=True)
-    run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--out', str(plain)])
-    with h5py.File(plain) as f: kept_plain = f['frames/kept'][()]
-    out = work/'r0238.h5'; out.unlink(missing_ok=True)
-    wall, peak = run_with_peak_memory(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--dark', 'auto', '--out', str(out)])
-    with h5py.File(out) as f: kept, rows = f['frames/kept'][()], f['frame'][()]
+    plain = work/'r0238_plain.h5'
+    wall_plain, _ = prepare_timed(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--out', str(plain)], plain)
+    with h5py.File(plain) as f: kept_plain, rows = f['frames/kept'][()], f['frame'][()]
+    out = work/'r0238.h5'
+    wall, peak = prepare_timed(['cplr-prepare', '--src', str(run_dir), '--geom', str(geom), '--dark', 'auto', '--out', str(out)], out)
+    with h5py.File(out) as f: kept = f['frames/kept'][()]
     src = open_source(run_dir, geom)
-    stack = work/f"assembled_{variant_key('rows', rows.tolist())}.cxi"            # the frames this prepare kept
+    stack = work/f"assembled_{variant_key('rows', rows.tolist())}.cxi"            # the frames the plain prepare kept, assembled by hand
     if not stack.exists():
         with h5py.File(work/'.assembled.tmp', 'w') as f:
             ds = f.create_dataset('entry_1/data_1/data', (len(rows), asm.side, asm.side), np.float32, chunks=(1, asm.side, asm.side))
@@ -335,7 +342,7 @@ def run_euxfel(work:Path, n_frames:int=4096)->dict:
         os.replace(work/'.assembled.tmp', stack)
     by_hand = work/'assembled.h5'; by_hand.unlink(missing_ok=True)
     prepare(stack, by_hand, progress=False)
-    p, q = load_prepared(out, lazy=True), load_prepared(by_hand, lazy=True)
+    p, q = load_prepared(plain, lazy=True), load_prepared(by_hand, lazy=True)
     diff = max(float(np.abs(p.polar[a:a + 64] - q.polar[a:a + 64]).max()) for a in range(0, len(p), 64))
     diff = max(diff, max(float(np.abs(p.cartesian[a:a + 64] - q.cartesian[a:a + 64]).max()) for a in range(0, len(p), 64)))
     return dict(lines=[f"mock SPB run (extra-data's mock writer: corrected AGIPD-1M, {len(files)} files, {size_gb:.1f} GiB), {n_frames} frames "
@@ -344,7 +351,8 @@ def run_euxfel(work:Path, n_frames:int=4096)->dict:
                        f"hit gate (on by default for a run), with `--dark auto` (the mean blank frame, stray light and all, and each pixel's noise): kept {kept.sum()} frames, "
                        f"{kept[hit].mean():.4f} of the hits, {kept[~hit].mean():.4f} of the blanks; without it (the gate's noise one number for the detector): "
                        f"{kept_plain[hit].mean():.4f} of the hits, {kept_plain[~hit].mean():.4f} of the blanks",
-                       f"the same {len(rows)} frames as an assembled stack with their masks, prepared: largest difference of any view pixel {diff:.2g} "
+                       f"`cplr-prepare --src RUN --geom agipd.geom` (no dark: {wall_plain / 60:.1f} min) against the {len(rows)} frames it kept, "
+                       f"written as a stack of assembled images with their masks and prepared: largest difference of any view pixel {diff:.2g} "
                        f"(target: equal within float16 rounding: {'met' if diff <= 2**-11 else 'not met'})"])
 
 def run_stream(work:Path, n_frames:int=2000)->dict:
@@ -353,12 +361,12 @@ def run_stream(work:Path, n_frames:int=2000)->dict:
     from cplr_nb.sources import mock_euxfel_run
     from cplr_nb.watch import read_watch
     from cplr_nb.embed import read_embeddings
-    geom, asm, det, sim, hit = euxfel_setup(work, 4096)
+    geom, asm, det, shots, hit = euxfel_setup(work, 4096)
     hit = hit[:n_frames]
     run_dir = work/'stream_run'
     if not (run_dir/'done').exists():
         shutil.rmtree(run_dir, ignore_errors=True)
-        mock_euxfel_run(run_dir, CorrectedFrames(sim.images, det, n_frames), asm, 16, mask=det.mask); (run_dir/'done').write_text('')
+        mock_euxfel_run(run_dir, CorrectedFrames(shots(), det, n_frames), asm, 16, mask=det.mask); (run_dir/'done').write_text('')
     net = next((d for d in sorted((work/'runs').glob('quality_*_s3003_s0')) if (d/'model.pth').exists()), None)
     if net is None: raise SystemExit("run --only quality first: the stream is embedded with its network")
     with socket.socket() as sk: sk.bind(('localhost', 0)); port = sk.getsockname()[1]
