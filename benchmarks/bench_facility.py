@@ -387,14 +387,17 @@ def run_stream(work:Path, n_frames:int=2000)->dict:
     server = serve()
     cmd = ['cplr-watch', '--run', str(net), '--src', f'tcp://localhost:{port}', '--geom', str(geom), '--out', str(log), '--every', '5', '--timeout', '20']
     watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    t0, restarted, deadline = time.time(), False, time.time() + 1800
+    t0, restarted, deadline = time.time(), False, time.time() + 3600
     logged = lambda: len(read_watch(log)['entry']) if log.exists() else 0
-    while logged() < hit.sum() and time.time() < deadline and watcher.poll() is None:
-        if not restarted and logged() >= hit.sum() // 2:
-            server.kill(); server.wait(); server = serve(); restarted = time.time()     # a restart: the replay starts over
+    last, grew = 0, time.time()
+    while time.time() < deadline and watcher.poll() is None:     # until the log stops growing for a minute after the restarted replay
+        n = logged()
+        if n > last: last, grew = n, time.time()
+        if not restarted and n >= hit.sum() // 2:
+            server.kill(); server.wait(); server = serve(); restarted = True   # a restart: the replay starts over from the first train
+        if restarted and time.time() - grew > 60: break
         time.sleep(0.5)
-    t1 = time.time()
-    time.sleep(25)                                                          # anything logged twice would show now
+    t1 = grew                                                     # the last hit logged
     watcher.terminate(); out = watcher.communicate(timeout=60)[0]; server.kill(); server.wait()
     r = read_watch(log)
     entries = [f"{10000 + k // 16}:{k % 16}" for k in range(n_frames)]

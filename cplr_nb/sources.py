@@ -10,7 +10,7 @@ import importlib, math, re, time, warnings
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-import numpy as np, h5py
+import numpy as np, h5py, numba
 from .data import DataError, LABEL_NAMES, read_data
 
 # %% auto #0
@@ -76,6 +76,18 @@ def load_geometry(path:str|Path,      # CrystFEL .geom file
         except Exception as e: raise DataError(f"{path}: not a CrystFEL geometry for modules of {module_shape} ({type(e).__name__}: {e})") from e
 
 # %% ../nbs/02c_sources.ipynb #a14901ea
+@numba.njit(parallel=True, fastmath=False)
+def _assemble(flat, index, mv, masked, per_frame, out, ok):
+    "out[b,i] = flat[b,index[i]] where a module covers canvas pixel i and the pixel is finite and trusted, else 0 (ok False): one pass."
+    for b in numba.prange(flat.shape[0]):
+        m = b * per_frame                                  # the frame's own mask, or the one mask of all
+        for i in range(index.shape[0]):
+            k = index[i]
+            if k < 0: out[b, i] = 0; ok[b, i] = False; continue
+            v = np.float32(flat[b, k])
+            good = np.isfinite(v) and (not masked or mv[m, k])
+            out[b, i] = v if good else 0; ok[b, i] = good
+
 class Assembler:
     "Module data to square images with the beam at the middle pixel, by a detector geometry."
     def __init__(self, geometry,          # extra-geom geometry (`load_geometry`)
@@ -109,14 +121,14 @@ class Assembler:
         modules = np.asarray(modules)
         if modules.shape[1:] != self.module_shape:
             raise DataError(f"module data of shape {modules.shape[1:]}, and the geometry is for {self.module_shape}")
-        b, flat = len(modules), modules.reshape(len(modules), -1)
-        images, valid = np.zeros((b, self.side * self.side), np.float32), np.zeros((b, self.side * self.side), bool)
-        images[:, self.covered] = flat[:, self.source]
-        valid[:, self.covered] = np.isfinite(images[:, self.covered])
-        if module_valid is not None:
-            mv = np.broadcast_to(module_valid, modules.shape).reshape(b, -1)
-            valid[:, self.covered] &= mv[:, self.source]
-        images[~valid] = 0
+        b, flat = len(modules), np.ascontiguousarray(modules).reshape(len(modules), -1)
+        if flat.dtype not in (np.float32, np.float64, np.uint16, np.int16, np.int32, np.uint32): flat = flat.astype(np.float32)
+        images, valid = np.empty((b, self.side * self.side), np.float32), np.empty((b, self.side * self.side), bool)
+        if module_valid is None: mv, per_frame = np.ones((1, 1), bool), False
+        else:
+            mv = np.ascontiguousarray(module_valid, bool).reshape(-1 if np.ndim(module_valid) == 3 else b, flat.shape[1])
+            per_frame = np.ndim(module_valid) == 4
+        _assemble(flat, self.index, mv, module_valid is not None, int(per_frame), images, valid)
         return images.reshape(b, *self.shape), valid.reshape(b, *self.shape)
 
     def disassemble(self, images:np.ndarray, # (B,S,S) images on the canvas
