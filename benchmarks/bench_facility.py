@@ -185,7 +185,7 @@ def markdown(res:dict)->str:
 def stamp()->dict:
     "When, where and at which commit a part ran (with a mark when the working tree had changes the commit does not hold)."
     git = lambda *a: subprocess.run(['git', *a], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    dirty = bool(git('status', '--porcelain', '--untracked-files=no'))
+    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '..', ':!facility'))   # the results themselves do not count
     return dict(date=time.strftime('%Y-%m-%d'), machine=machine(), commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''))
 
 # ------------------------------------------------------------------ the default on a fresh seed
