@@ -1,12 +1,12 @@
 """Facility data (issue 18): the European XFEL path, the hit gate, the beam centre, and the embedding on a facility detector.
 
-  python benchmarks/bench_facility.py [--work DIR] [--only views,quality,hits,rate,center,euxfel,stream] [--seeds 3] [--quick]
+  python benchmarks/bench_facility.py [--work DIR] [--only views,quality,hits,rate,center,euxfel,stream] [--seeds 3] [--n 500] [--n-report 1260] [--quick]
 
 - `views`   (validation): which views survive the detector. The cpu recipe (--seeds training seeds) on the validation
-            simulation (seed 1001) through the facility detector's validation seed (1001), against the clean twin, for
+            simulation (seed 1001, --n shots) through the facility detector's validation seed (1001), against the clean twin, for
             each way of making the views: the pedestal left in or removed, untrusted pixels set to 0, filled from the
             pixel opposite the beam, or with the mean at their radius; and the whole calibration found from the data.
-- `quality` (report): the chosen default on a seed used for nothing else (simulation 3003, detector 3003), against its
+- `quality` (report): the chosen default on a seed used for nothing else (simulation 3003, detector 3003, --n-report shots), against its
             clean twin and PCA (correlation), and `--center auto --hits auto --dark auto` against the truth.
 - `hits`    the hit gate on facility frames with 60 % blanks: hits kept, blanks passed.
 - `rate`    the hit gate's rate on 1 Mpx frames (2 CPU cores here).
@@ -18,7 +18,7 @@
 
 Writes benchmarks/facility/results.json and results.md (a section per part; parts not run keep their last result).
 """
-import argparse, json, math, os, platform, shutil, subprocess, sys, time
+import argparse, json, os, platform, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py, torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -172,7 +172,7 @@ def views_table(r:dict)->str:
     return '\n'.join(lines)
 
 def markdown(res:dict)->str:
-    parts = [f"# Facility data (issue 18)\n\nProduced by `python benchmarks/bench_facility.py`; each part says when and where it ran.\n"]
+    parts = ["# Facility data (issue 18)\n\nProduced by `python benchmarks/bench_facility.py`; each part says when and where it ran.\n"]
     for key, title in [('views', 'Views that survive the detector (validation)'), ('quality', 'The default on a fresh seed (report)')]:
         if key in res:
             r = res[key]
@@ -428,7 +428,8 @@ def run_stream(work:Path, n_frames:int=2000)->dict:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--work', default='/tmp/cplr_facility'); ap.add_argument('--only', default='views,quality,hits,rate,center,euxfel,stream')
-    ap.add_argument('--seeds', type=int, default=3); ap.add_argument('--n', type=int, default=500); ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--seeds', type=int, default=3); ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--n', type=int, default=500, help='shots of the validation (views)'); ap.add_argument('--n-report', type=int, default=1260, help='shots of the report seed (quality), as the default run')
     ap.add_argument('--fill', default='partner', help='the views of the report seed (the choice of the validation)')
     a = ap.parse_args()
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
@@ -438,7 +439,7 @@ if __name__ == '__main__':
         r = run_views(work, a.seeds, a.n)
         res['views'] = {**stamp(), **r}; save_results(res); print(views_table(r))
     if 'quality' in only:
-        r = run_quality(work, a.seeds, a.n, a.fill)
+        r = run_quality(work, a.seeds, a.n_report, a.fill)
         res['quality'] = {**stamp(), **r}; save_results(res); print(views_table(r)); print(*r['targets'], sep='\n')
     for key, fn in [('hits', lambda: run_hits(work, 300 if a.quick else 1000)), ('rate', run_rate), ('center', lambda: run_center(work, 40 if a.quick else 100)),
                     ('euxfel', lambda: run_euxfel(work, 256 if a.quick else 4096)), ('stream', lambda: run_stream(work, 256 if a.quick else 2000))]:

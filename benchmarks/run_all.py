@@ -21,6 +21,7 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments)
     ('bench_quality.py', 'Quality of the learned embedding: the targets on the default run (issue 11)', ['--only', 'default,second'], ['--only', 'default']),
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
     ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),
+    ('bench_facility.py', 'Facility data: European XFEL runs, the hit gate, the beam centre, the detector layer, the live stream (issue 18)', [], ['--quick', '--only', 'hits,rate,center']),
 ]
 
 def tables(text:str)->str:

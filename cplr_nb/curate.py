@@ -10,7 +10,7 @@ import csv, json, math, warnings
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, atomic_write, cli_tool, _open_h5
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5
 from .neighbours import check_embeddings, metric_features, EmbeddingIndex
 
 # %% auto #0

@@ -17,7 +17,7 @@ from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
 from .augment import resize_images
 from .train import load_run, _init_distributed
-from .projection import prepared_entries, reference_polar, recentre, frame_views, FILLS, _parse_center, _src
+from .projection import prepared_entries, reference_polar, recentre, frame_views, FILLS, _parse_center
 from .sources import open_source, calibrate_source
 from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device, build_index, EmbeddingIndex
 _all_ = ['METRICS', 'check_embeddings', 'metric_features', 'default_block_size', 'knn_blocks', 'knn', 'knn_faiss']   # re-exported from `cplr_nb.neighbours`

@@ -14,7 +14,7 @@ import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
 from typing import Annotated
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, DataError, atomic_write, read_data, _open_h5, cli_tool, hdf5plugin
+from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, hdf5plugin
 from .sources import open_source, calibrate_source
 
 # %% auto #0

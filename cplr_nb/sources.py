@@ -6,12 +6,12 @@ Docs: https://cplr-nb.github.io/cplr_nb/sources.html.md"""
 
 # %% ../nbs/02c_sources.ipynb #b173e330
 from __future__ import annotations
-import importlib, math, re, time, warnings
+import importlib, re, warnings
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 import numpy as np, h5py, numba
-from .data import DataError, LABEL_NAMES, read_data
+from .data import DataError, read_data
 
 # %% auto #0
 __all__ = ['FACILITY_EXTRA', 'GEOMETRY_CLASSES', 'STACK_PATTERN', 'facility_module', 'load_geometry', 'Assembler', 'Batch',
