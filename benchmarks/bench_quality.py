@@ -1,6 +1,6 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets] [--budget-data independent,default,second]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
    variant with `--seeds` training seeds. Writes benchmarks/quality/study.json, study.md, ablation.png, minutes.png.
@@ -8,18 +8,25 @@
    the untrained encoder) on the default simulation (seed 0) and on a second one (`SECOND_SEED`), run as a user runs it
    (wall time and peak memory measured), then every method's nuisance measures, and the targets of issue 11 checked.
    Writes benchmarks/quality/targets.md and targets.json.
+3. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
+   another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
+   `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
+   default CPLR run, --seeds seeds at 1x and --mult-seeds at the longer budgets, with the pixel baselines. Writes
+   benchmarks/quality/budgets.json, budgets.md and budgets.png, each with the date, machine and commit it ran on.
 
 Everything is cached under --work (default /tmp/cplr_quality): run the same command again after an interruption
 (an interrupted default run restarts, for an honest wall time, unless --resume).
 The study takes about two hours on 2 CPU cores, each default run about a quarter of an hour.
 """
-import argparse, json, math, shutil, sys
+import argparse, json, math, os, platform, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              VALIDATION_SEED, SECOND_SEED)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED)
+from cplr_nb.projection import prepare
+import torch
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
 from cplr_nb.report import UNTRAINED
@@ -120,13 +127,68 @@ def write_targets(runs:list):
     (RESULTS/'targets.json').write_text(json.dumps(runs, indent=1))
     print('\n'.join(md))
 
+INDEPENDENT = HERE.parent.parent/'shared'/'data'/'independent_val.h5'
+BUDGET_DATA = {'independent': 'independent_val.h5 (another simulator, --select all)', 'default': 'default run (simulation seed 0)',
+               'second': f'second simulation (seed {SECOND_SEED})', 'validation': f'validation simulation (seed {VALIDATION_SEED})'}
+
+def stamp()->dict:
+    "When, where and at which commit a part ran (marked when the tracked files had changes the commit does not hold)."
+    git = lambda *a: subprocess.run(['git', *a], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '..', ':!quality'))   # the results themselves do not count
+    gpu = 'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
+                commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''), command=' '.join(sys.argv))
+
+def budget_data(work:Path, key:str)->tuple:
+    "(prepared file, nuisance parameters or None) of one data set of the budget comparison; None when it is not there."
+    if key == 'independent':
+        if not INDEPENDENT.exists():
+            print(f"{INDEPENDENT}: not found, the independent simulator's row is skipped"); return None
+        out = work/'budgets'/'independent'/'prepared.h5'
+        if not out.exists(): out.parent.mkdir(parents=True, exist_ok=True); prepare(INDEPENDENT, out, size=256, select='all', progress=False)
+        return out, None
+    seed = {'default': 0, 'second': SECOND_SEED, 'validation': VALIDATION_SEED}[key]
+    return study_data(seed, work/'study_data')
+
+def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple):
+    "The budget comparison on each data set; the results of earlier data sets are kept, each with its own stamp."
+    path = RESULTS/'budgets.json'
+    done = json.loads(path.read_text()) if path.exists() else {}
+    for key in keys:
+        data = budget_data(work, key)
+        if data is None: continue
+        res = budgets(work/'budgets'/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds)
+        done[BUDGET_DATA[key]] = dict(res, stamp=stamp())
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(done, indent=1))
+        md = ["# CPLR, CLR and a general library's SimCLR at several budgets (issue 19)", "",
+              "Produced by `python benchmarks/bench_quality.py --only budgets`. The unit of minutes is one default CPLR run on that data set; "
+              "every method is scored by `cplr_nb.ablation.score` (Overlap with k = 1 % of N, cosine; macro precision and recall of the "
+              "linear read-out, 3 seeds × 5 folds).", ""]
+        for name, r in done.items():
+            s = r['stamp']
+            md += [f"## {name}", "", f"{s['date']}, {s['machine']}, commit {s['commit']}; one default CPLR run: {r['unit_min']:.2f} min.", ""]
+            for mult in sorted({m for v in r['methods'].values() for m in v}, key=float):
+                md += [f"### {mult}× the minutes", "", budget_table({name: r}, int(mult)), ""]
+        (RESULTS/'budgets.md').write_text('\n'.join(md) + '\n')
+        save_fig(plot_budgets({k: v for k, v in done.items()}), RESULTS/'budgets.png')
+        print(budget_table({BUDGET_DATA[key]: res}))
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--work', default='/tmp/cplr_quality'); ap.add_argument('--seeds', type=int, default=3)
-    ap.add_argument('--only', default='study,default,second')
+    ap.add_argument('--only', default='study,default,second,budgets')
+    ap.add_argument('--budget-data', default='independent,default,second', help=f"data sets of the budget comparison, of {list(BUDGET_DATA)}")
+    ap.add_argument('--mults', default='1,2,4', help='budgets, in units of one default CPLR run')
+    ap.add_argument('--mult-seeds', type=int, default=1, help='training seeds at the budgets above 1x')
     ap.add_argument('--resume', action='store_true', help='finish interrupted default runs instead of restarting them (no wall time then)')
     a = ap.parse_args()
     work, only = Path(a.work), a.only.split(',')
     if 'study' in only: run_study(work, a.seeds)
     runs = [default_run(work, s, a.resume) for s, key in ((0, 'default'), (SECOND_SEED, 'second')) if key in only]
     if runs: write_targets(runs)
+    if 'budgets' in only:
+        keys = a.budget_data.split(',')
+        bad = [k for k in keys if k not in BUDGET_DATA]
+        if bad: sys.exit(f"error: --budget-data {bad}: not among {list(BUDGET_DATA)}")
+        run_budgets(work, keys, a.seeds, a.mult_seeds, tuple(int(m) for m in a.mults.split(',')))

@@ -25,10 +25,11 @@ from .baselines import latent_embedding, run_baselines, read_neighbours
 from .report import FAST_BASELINES, untrained_embedding
 
 # %% auto #0
-__all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'MINUTES_VARIANTS', 'study_data',
-           'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'run_variant',
-           'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'study_table', 'plot_study',
-           'plot_minutes']
+__all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
+           'BUDGET_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn',
+           'embed_as', 'supervised_ceiling', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap',
+           'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets',
+           'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -98,7 +99,7 @@ def _save_emb(path:Path, emb:np.ndarray):
 
 def score(emb:np.ndarray,       # (N,D) embedding
           labels:np.ndarray,    # (N,11) labels
-          nuis:dict,            # {'photons', 'response'} of every shot (`study_data`)
+          nuis:dict|None,       # {'photons', 'response'} of every shot (`study_data`); None for data without them
           metric:str='cosine',  # the embedding's distance
           lin_seeds:int=3,      # seeds of the linear read-out (the report uses 5)
           linear_emb:np.ndarray=None, # features for the read-out (default `emb`)
@@ -107,6 +108,7 @@ def score(emb:np.ndarray,       # (N,D) embedding
     k = neighbours_k(len(emb))
     lin = linear_eval(emb if linear_emb is None else linear_emb, labels, seeds=lin_seeds)
     r = dict(overlap=overlap_score(emb, labels, k, metric)[0], **{s: lin[s] for s in ('precision', 'recall', 'f1')})
+    if nuis is None: return r
     return {**r, **nuisance(knn(emb, k, metric, exclude_self=True)[0], nuis['photons'], nuis['response'])}
 
 def recompute_bn(model:nn.Module,     # a trained network (copied, not changed)
@@ -345,6 +347,140 @@ def study(out:str|Path,                  # study directory (data, runs, results,
     with atomic_write(out/'study.json') as tmp: tmp.write_text(json.dumps(res, indent=1))
     return res
 
+# %% ../nbs/13_ablation.ipynb #866eeb98
+PEERS_EXTRA = 'pip install "cplr_nb[peers]"'
+PEER = "lightly's SimCLR"
+
+def _peer_libs():
+    "lightly and torchvision, or one line saying how to install them."
+    try:
+        import lightly, torchvision
+    except ImportError as e: raise ImportError(f"the peer recipe needs lightly ({e.name} is not installed): {PEERS_EXTRA}") from None
+    return lightly, torchvision
+
+def polar_rgb(prep:PreparedData, # prepared data (its Polar views in [0,1])
+             )->list:            # N 8-bit RGB PIL images
+    "The Polar views as 8-bit RGB images, the input a general image library expects."
+    from PIL import Image
+    return [Image.fromarray(np.round(np.clip(np.asarray(prep.polar[i], np.float32), 0, 1) * 255).astype(np.uint8)).convert('RGB')
+            for i in range(len(prep))]
+
+class _Transformed(torch.utils.data.Dataset):
+    "Images through a transform (lightly's `SimCLRTransform` gives the two views of one image)."
+    def __init__(self, images, tfm): self.images, self.tfm = images, tfm
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i): return self.tfm(self.images[i])
+
+class LightlySimCLR(nn.Module):
+    "The model of lightly's SimCLR example: torchvision's ResNet-18 without its classifier, then `SimCLRProjectionHead(512, 512, 128)`."
+    def __init__(self):
+        super().__init__()
+        _, torchvision = _peer_libs()
+        from lightly.models.modules import SimCLRProjectionHead
+        self.backbone = nn.Sequential(*list(torchvision.models.resnet18().children())[:-1])
+        self.projection_head = SimCLRProjectionHead(512, 512, 128)
+    def features(self, x): return self.backbone(x).flatten(start_dim=1)
+    def forward(self, x): return self.projection_head(self.features(x))
+
+def lightly_simclr(prep:PreparedData,  # data to learn from (its Polar views)
+                   minutes:float,      # wall-clock budget of the training loop
+                   seed:int=0,         # seeds the network, the shuffling and the augmentations
+                   input_size:int=64,  # side of `SimCLRTransform`'s crops
+                   bs:int=256,         # batch size of the example (capped at the number of images)
+                   lr:float=0.06,      # SGD learning rate of the example
+                  )->tuple:            # (trained `LightlySimCLR` in eval mode, {'steps', 'epochs', 'train_min', 'final_loss'})
+    "Train lightly's SimCLR recipe, as its documentation's example gives it, on the Polar views until `minutes` of wall clock have passed."
+    _peer_libs()
+    from lightly.loss import NTXentLoss
+    from lightly.transforms import SimCLRTransform
+    torch.manual_seed(seed)
+    model = LightlySimCLR().train()
+    data = _Transformed(polar_rgb(prep), SimCLRTransform(input_size=input_size))
+    dl = torch.utils.data.DataLoader(data, batch_size=min(bs, len(data)), shuffle=True, drop_last=True)
+    crit, opt = NTXentLoss(), torch.optim.SGD(model.parameters(), lr=lr)
+    t0, steps, epochs, last = time.perf_counter(), 0, 0, math.nan
+    over = lambda: time.perf_counter() - t0 >= minutes * 60
+    while not over():
+        for x0, x1 in dl:
+            loss = crit(model(x0), model(x1))
+            opt.zero_grad(); loss.backward(); opt.step()
+            steps, last = steps + 1, float(loss)
+            if over(): break
+        else: epochs += 1
+    return model.eval(), dict(steps=steps, epochs=epochs, train_min=(time.perf_counter() - t0) / 60, final_loss=last)
+
+@torch.no_grad()
+def lightly_embed(model:LightlySimCLR, # trained peer
+                  prep:PreparedData,   # data to embed
+                  input_size:int=64,   # side the views are resized to, as in training
+                  bs:int=256,          # images per forward pass
+                 )->np.ndarray:        # (N,512) the backbone's features
+    "The backbone's features of every Polar view, resized and normalised the way lightly's evaluation transforms do it."
+    import torchvision.transforms as T
+    from lightly.transforms.utils import IMAGENET_NORMALIZE
+    tfm, imgs = T.Compose([T.Resize(input_size), T.ToTensor(), T.Normalize(**IMAGENET_NORMALIZE)]), polar_rgb(prep)
+    return np.concatenate([model.eval().features(torch.stack([tfm(im) for im in imgs[s:s + bs]])).numpy() for s in range(0, len(imgs), bs)])
+
+# %% ../nbs/13_ablation.ipynb #e30ba8ff
+BUDGET_METHODS = {'CPLR P⇔C': 'polcart', 'CLR P⇔P': 'polpol', PEER: 'peer'}
+
+def run_peer(prep:PreparedData, # data (with labels)
+             nuis:dict|None,    # its nuisance parameters, or None
+             name:str,          # name of the run's results
+             minutes:float,     # wall-clock training budget
+             seed:int,          # training seed
+             out:str|Path,      # directory whose results/ caches the numbers and the embedding
+             lin_seeds:int=3,   # seeds of the linear read-out
+             **kwargs,          # passed to `lightly_simclr` and `lightly_embed` (input_size, bs)
+            )->dict:            # the peer's numbers for this seed
+    "Train and score lightly's SimCLR recipe for one budget and seed; cached in `out/results` like `run_variant`."
+    res = Path(out)/'results'/f"{_slug(name)}_s{seed}.json"
+    if res.exists(): return json.loads(res.read_text())
+    model, info = lightly_simclr(prep, minutes, seed, **kwargs)
+    emb = lightly_embed(model, prep, kwargs.get('input_size', 64))
+    r = dict(variant=name, seed=seed, budget_min=minutes, **score(emb, prep.labels, nuis, lin_seeds=lin_seeds), **info)
+    _save_emb(res.with_suffix('.npy'), emb)
+    with atomic_write(res) as tmp: tmp.write_text(json.dumps(r))
+    return r
+
+def budgets(out:str|Path,              # directory of the runs and results (one per data set)
+            prep_path:str|Path,        # the data set's prepared file (with labels)
+            nuis:dict|None=None,       # its nuisance parameters (`study_data`), or None
+            mults=(1, 2, 4),           # budgets, in units of one default CPLR run
+            seeds:int=3,               # training seeds at 1×
+            mult_seeds:int=1,          # training seeds at the longer budgets
+            baselines=('pca', 'kpca', 'fa', 'umap', 'noise'), # pixel methods scored on the same data
+            overrides:dict=None,       # `cpu` recipe overrides of CPLR and CLR (tests: a tiny network)
+            peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
+            lin_seeds:int=3,           # seeds of the linear read-out
+            quiet:bool=False,          # no progress lines
+           )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
+    "CPLR, CLR and lightly's SimCLR recipe at several multiples of one default run's minutes, on one data set, scored alike."
+    out, overrides, peer = Path(out), overrides or {}, peer or {}
+    t0 = time.time()
+    say = (lambda m: None) if quiet else (lambda m: print(f"[{(time.time() - t0) / 60:6.1f} min] {m}", flush=True))
+    prep = load_prepared(prep_path)
+    epochs = make_config('cpu', **overrides)['epochs']
+    res = dict(data=dict(source=str(prep_path), n=len(prep)), methods={m: {} for m in BUDGET_METHODS})
+    for mult in sorted(mults):
+        n_seeds = seeds if mult == 1 else mult_seeds
+        for method, mode in BUDGET_METHODS.items():
+            name = f"{method}, {mult}x"
+            if mode == 'peer':
+                runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
+            else:
+                spec = dict(mode=mode, overrides=dict(overrides, epochs=mult * epochs))
+                runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(n_seeds)]
+            res['methods'][method][str(mult)] = e = dict(runs=runs, **summarise(runs))
+            if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']
+            say(f"{name}: Overlap {e['overlap']:.3f} ± {e.get('overlap_std', 0):.3f}, recall {e['recall']:.3f}, {e['train_min']:.1f} min")
+    if baselines:
+        rep = _cached(out/'results'/'baselines.json', lambda: run_baselines(prep_path, out/'baselines', list(baselines), seeds=lin_seeds, progress=False))
+        res['baselines'] = {name: dict(overlap=e['overlap'], precision=e.get('precision'), recall=e.get('recall'), metric=e['metric'])
+                            for name, e in rep['methods'].items()}
+    with atomic_write(out/'budgets.json') as tmp: tmp.write_text(json.dumps(res, indent=1))
+    return res
+
 # %% ../nbs/13_ablation.ipynb #96b324c9
 def _pm(e:dict, k:str, nd:int=3)->str:
     v = e.get(k)
@@ -417,4 +553,38 @@ def plot_minutes(res:dict,            # `study`'s result
     ax.axhline(res['floor']['overlap'], color='gray', ls=':', lw=1, label='untrained encoder')
     ax.set_xlabel('CPU minutes of training (2 cores)'); ax.set_ylabel('Overlap (probe, k = 1 %)'); ax.grid(alpha=0.3)
     ax.legend(fontsize=7); fig.tight_layout()
+    return fig
+
+# %% ../nbs/13_ablation.ipynb #0321fce2
+def _best_baseline(res:dict)->tuple: # (name, Overlap) of the best pixel method, noise aside
+    b = {k: v for k, v in res.get('baselines', {}).items() if k != 'noise'}
+    return max(((k, v['overlap']) for k, v in b.items()), key=lambda x: x[1], default=(None, math.nan))
+
+def budget_table(results:dict, # data set name -> `budgets` result
+                 mult:int=1,   # the budget to show
+                )->str:        # markdown
+    "One budget of several data sets: each method's Overlap, precision and recall (mean ± spread over seeds) and minutes."
+    rows = ['| data | method | seeds | minutes | Overlap | precision | recall |', '|---|---|---|---|---|---|---|']
+    for data, res in results.items():
+        for method, by_mult in res['methods'].items():
+            e = by_mult.get(str(mult))
+            if e: rows.append(f"| {data} | {method} | {e['seeds']} | {e['train_min']:.1f} | {_pm(e, 'overlap')} | {_pm(e, 'precision')} | {_pm(e, 'recall')} |")
+        name, o = _best_baseline(res)
+        if name: rows.append(f"| {data} | best pixel method ({name}) | | | {o:.3f} | | |")
+    return '\n'.join(rows)
+
+def plot_budgets(results:dict, # data set name -> `budgets` result
+                ):
+    "Overlap against training minutes, one line per method and one panel per data set; the best pixel method dashed."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), squeeze=False)
+    for ax, (data, res) in zip(axs[0], results.items()):
+        for method, by_mult in res['methods'].items():
+            pts = sorted((e['train_min'], e['overlap'], e.get('overlap_std', 0.)) for e in by_mult.values())
+            if pts: ax.errorbar(*zip(*pts), marker='o', capsize=3, label=method)
+        name, o = _best_baseline(res)
+        if name: ax.axhline(o, ls='--', c='grey', label=f'best pixel method ({name})')
+        ax.set(title=data, xlabel='training minutes (2 CPU cores)', ylabel='Overlap')
+    axs[0][0].legend(fontsize=8)
+    fig.tight_layout()
     return fig
