@@ -10,7 +10,7 @@ import argparse, datetime, os, platform, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = [  # (script, title, arguments, quick arguments)
+BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it under --quick)
     ('bench_projection.py', 'Projection and cplr-prepare (issue 2)', [], ['--n', '252', '--repeats', '3']),
     ('bench_simulate.py', 'Simulator (issue 3)', [], ['--n', '252', '--repeats', '1', '--voxel', '5']),
     ('bench_augment.py', 'Augmentation vs a training pass (issue 4)', ['--sizes', '64', '224', '--repeats', '3'], ['--sizes', '64', '--repeats', '2']),
@@ -19,6 +19,8 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments)
     ('bench_baselines.py', 'Baselines of Table 1 (issue 7)', [], ['--n', '252', '--seeds', '1']),
     ('bench_reproduce.py', 'The default cplr-reproduce (issue 8)', [], ['--', '--n', '252']),
     ('bench_quality.py', 'Quality of the learned embedding: the targets on the default run (issue 11)', ['--only', 'default,second'], ['--only', 'default']),
+    ('bench_quality.py', "CPLR, CLR and lightly's SimCLR at several budgets (issue 19)", ['--only', 'budgets'],
+     None),   # hours of training: no quick case
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
     ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),
     ('bench_facility.py', 'Facility data: European XFEL runs, the hit gate, the beam centre, the detector layer, the live stream (issue 18)', [], ['--quick', '--only', 'hits,rate,center']),
@@ -48,7 +50,7 @@ if __name__ == '__main__':
     parts = [f"# Benchmarks\n\n{datetime.date.today().isoformat()}, {hw}{' (quick cases)' if a.quick else ''}. "
              f"Produced by `python benchmarks/run_all.py{' --quick' if a.quick else ''}`.\n"]
     for script, title, args, quick in BENCHMARKS:
-        if a.only and script not in a.only.split(','): continue
+        if (a.only and script not in a.only.split(',')) or (a.quick and quick is None): continue
         cmd = [sys.executable, str(HERE/script), *(quick if a.quick else args)]
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)

@@ -347,7 +347,7 @@ def study(out:str|Path,                  # study directory (data, runs, results,
     with atomic_write(out/'study.json') as tmp: tmp.write_text(json.dumps(res, indent=1))
     return res
 
-# %% ../nbs/13_ablation.ipynb #866eeb98
+# %% ../nbs/13_ablation.ipynb #6f65bafc
 PEERS_EXTRA = 'pip install "cplr_nb[peers]"'
 PEER = "lightly's SimCLR"
 
@@ -404,7 +404,7 @@ def lightly_simclr(prep:PreparedData,  # data to learn from (its Polar views)
         for x0, x1 in dl:
             loss = crit(model(x0), model(x1))
             opt.zero_grad(); loss.backward(); opt.step()
-            steps, last = steps + 1, float(loss)
+            steps, last = steps + 1, loss.item()
             if over(): break
         else: epochs += 1
     return model.eval(), dict(steps=steps, epochs=epochs, train_min=(time.perf_counter() - t0) / 60, final_loss=last)
@@ -421,7 +421,7 @@ def lightly_embed(model:LightlySimCLR, # trained peer
     tfm, imgs = T.Compose([T.Resize(input_size), T.ToTensor(), T.Normalize(**IMAGENET_NORMALIZE)]), polar_rgb(prep)
     return np.concatenate([model.eval().features(torch.stack([tfm(im) for im in imgs[s:s + bs]])).numpy() for s in range(0, len(imgs), bs)])
 
-# %% ../nbs/13_ablation.ipynb #e30ba8ff
+# %% ../nbs/13_ablation.ipynb #01e64a2b
 BUDGET_METHODS = {'CPLR P⇔C': 'polcart', 'CLR P⇔P': 'polpol', PEER: 'peer'}
 
 def run_peer(prep:PreparedData, # data (with labels)
@@ -555,7 +555,7 @@ def plot_minutes(res:dict,            # `study`'s result
     ax.legend(fontsize=7); fig.tight_layout()
     return fig
 
-# %% ../nbs/13_ablation.ipynb #0321fce2
+# %% ../nbs/13_ablation.ipynb #4abb083c
 def _best_baseline(res:dict)->tuple: # (name, Overlap) of the best pixel method, noise aside
     b = {k: v for k, v in res.get('baselines', {}).items() if k != 'noise'}
     return max(((k, v['overlap']) for k, v in b.items()), key=lambda x: x[1], default=(None, math.nan))
