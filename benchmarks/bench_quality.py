@@ -180,7 +180,7 @@ if __name__ == '__main__':
     ap.add_argument('--only', default='study,default,second,budgets')
     ap.add_argument('--budget-data', default='independent,default,second', help=f"data sets of the budget comparison, of {list(BUDGET_DATA)}")
     ap.add_argument('--mults', default='1,2,4', help='budgets, in units of one default CPLR run')
-    ap.add_argument('--mult-seeds', type=int, default=1, help='training seeds at the budgets above 1x')
+    ap.add_argument('--mult-seeds', default='1', help="training seeds at the budgets above 1x: N, or per budget, e.g. 2:3,4:1")
     ap.add_argument('--resume', action='store_true', help='finish interrupted default runs instead of restarting them (no wall time then)')
     a = ap.parse_args()
     work, only = Path(a.work), a.only.split(',')
@@ -191,4 +191,5 @@ if __name__ == '__main__':
         keys = a.budget_data.split(',')
         bad = [k for k in keys if k not in BUDGET_DATA]
         if bad: sys.exit(f"error: --budget-data {bad}: not among {list(BUDGET_DATA)}")
-        run_budgets(work, keys, a.seeds, a.mult_seeds, tuple(int(m) for m in a.mults.split(',')))
+        mult_seeds = {int(m): int(n) for m, n in (x.split(':') for x in a.mult_seeds.split(','))} if ':' in a.mult_seeds else int(a.mult_seeds)
+        run_budgets(work, keys, a.seeds, mult_seeds, tuple(int(m) for m in a.mults.split(',')))

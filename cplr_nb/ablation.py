@@ -448,7 +448,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             nuis:dict|None=None,       # its nuisance parameters (`study_data`), or None
             mults=(1, 2, 4),           # budgets, in units of one default CPLR run
             seeds:int=3,               # training seeds at 1×
-            mult_seeds:int=1,          # training seeds at the longer budgets
+            mult_seeds:int|dict=1,     # training seeds at the longer budgets (a dict: per budget, {2: 3, 4: 1})
             baselines=('pca', 'kpca', 'fa', 'umap', 'noise'), # pixel methods scored on the same data
             overrides:dict=None,       # `cpu` recipe overrides of CPLR and CLR (tests: a tiny network)
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
@@ -463,7 +463,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
     epochs = make_config('cpu', **overrides)['epochs']
     res = dict(data=dict(source=str(prep_path), n=len(prep)), methods={m: {} for m in BUDGET_METHODS})
     for mult in sorted(mults):
-        n_seeds = seeds if mult == 1 else mult_seeds
+        n_seeds = seeds if mult == 1 else mult_seeds.get(mult, 1) if isinstance(mult_seeds, dict) else mult_seeds
         for method, mode in BUDGET_METHODS.items():
             name = f"{method}, {mult}x"
             if mode == 'peer':
