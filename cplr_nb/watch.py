@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/watch.html.md"""
 
 # %% ../nbs/15_watch.ipynb #a7a72c29
 from __future__ import annotations
-import csv, io, json, os, signal, threading, time, warnings
+import csv, hashlib, io, json, os, signal, threading, time, warnings
 from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
@@ -63,6 +63,52 @@ def _completed_rows(f, path:Path, spec:str)->int:
         raise WaitForData(f"{path}: {key} cannot be read now ({' '.join(str(e).split())[:120]})") from e
     return int(np.asarray(v).ravel()[-1])
 
+def _only_fill(a:np.ndarray, # pixels read from the dataset
+               fill,         # the dataset's fill value (NaN too)
+              )->bool:
+    "Whether `a` holds nothing but the fill value: as a frame the writer has not written yet reads."
+    return bool(np.isnan(a).all() if np.isnan(fill) else (a == fill).all())
+
+def _band(ds:h5py.Dataset, row:int)->np.ndarray:
+    "Pairs of pixel rows of frame `row` at a quarter, half and three quarters of its height (not only the middle, where a detector may have a gap), as stored: read without the rest of the frame (from an uncompressed chunk)."
+    h = ds.shape[1]
+    return np.concatenate([ds[row, y:y + 2] for y in (h // 4, h // 2, 3 * h // 4)])
+
+def _stored(ds:h5py.Dataset, row:int)->bool:
+    "Whether the file holds the chunk of frame `row` (a chunk the writer has not written to is not stored, and reads as the fill value); True when HDF5 cannot tell."
+    try: return ds.id.get_chunk_info_by_coord((row - row % ds.chunks[0], 0, 0)).byte_offset is not None
+    except (AttributeError, OSError, ValueError, KeyError): return True
+
+def _written_rows(ds:h5py.Dataset, # a growing (N,H,W) dataset
+                  stop:int,        # rows looked at: those below it
+                  known:int=0,     # rows below it are known to be written
+                 )->int:           # rows up to the last written one below `stop`
+    "The rows below `stop` up to the last one that is written: not a frame that holds nothing but the fill value."
+    whole = ds.chunks is not None and tuple(ds.chunks[1:]) == tuple(ds.shape[1:])   # chunks of whole frames: the file says which are written
+    c, end, fill = ds.chunks[0] if whole else 1, stop, ds.fillvalue
+    while end > known:
+        first = max(known, (end - 1) // c * c)         # the chunk of the frame before `end` starts here
+        if whole and not _stored(ds, first): end = first; continue
+        for r in range(end - 1, first - 1, -1):        # a few pixel rows of a frame first, the whole frame only when they hold only the fill value
+            if not (_only_fill(_band(ds, r), fill) and _only_fill(ds[r], fill)): return r + 1
+        end = first
+    return known
+
+def _digest(ds:h5py.Dataset, row:int)->bytes:
+    "A fingerprint of frame `row`: a digest of a few of its pixel rows (`_band`)."
+    return hashlib.blake2b(np.ascontiguousarray(_band(ds, row)).tobytes(), digest_size=16).digest()
+
+def _versions(logged)->dict: # names in a log: a file's name, or NAME#2, NAME#3 for the files that replaced it
+    "The last version of each file named in `logged`: 1 for NAME, 2 for NAME#2, ..."
+    out = {}
+    for s in logged:
+        base, _, v = s.rpartition('#')
+        if base and v.isdigit(): out[base] = max(out.get(base, 1), int(v))
+        else: out.setdefault(s, 1)
+    return out
+
+def _version_name(name:str, v:int)->str: return name if v == 1 else f"{name}#{v}"
+
 def _row_bytes(ds:h5py.Dataset, start:int, stop:int)->list:
     "(offset, length) in the file of rows start..stop of a 3-D dataset stored contiguously or in chunks of whole frames; [] for other layouts."
     try:
@@ -91,12 +137,18 @@ class GrowingStack:
                  lag:int=0,               # rows at the end held back until more follow (writers that extend before they fill)
                  complete:str=None,       # the writer's count of finished rows: a dataset (its last value) or 'PATH@ATTR'
                  nonfinite:str='mask',    # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
+                 logged=(),               # source names a log already holds: a file logged as NAME#2 is the second file at this path
                 ):
         if lag < 0: raise ValueError(f"lag must be 0 or more rows, got {lag}")
         self.path, self.dataset, self.lag, self.complete, self.nonfinite = Path(path), dataset, int(lag), complete, nonfinite
+        self.version = _versions(logged).get(self.path.name, 1)
         self.waiting = ''                 # why the last look found nothing to read, '' when it could read
+        self.unwritten = ''               # the rows at the end the last look took as not written yet, '' when none
+        self._mark = None                 # (rows seen, fingerprint of their first and last frame) of this version
 
-    def __repr__(self): return f"GrowingStack({self.path.name}:{self.dataset or '?'}, lag={self.lag}, complete={self.complete})"
+    @property
+    def name(self)->str: return _version_name(self.path.name, self.version)   # the file's name in the log
+    def __repr__(self): return f"GrowingStack({self.name}:{self.dataset or '?'}, lag={self.lag}, complete={self.complete})"
 
     def _dataset(self, f)->h5py.Dataset:
         if self.dataset is None: self.dataset = CXI_STACK if CXI_STACK in f else 'images'
@@ -106,15 +158,27 @@ class GrowingStack:
             raise DataError(f"{self.path}: {self.dataset} has shape {getattr(ds, 'shape', 'group')}, expected a growing (N,H,W) stack of square images")
         return ds
 
-    def looks(self)->list:       # [(name, rows ready)]: this file and its number of complete rows, or [] while it cannot be read
-        "The rows that can be read now: the dataset's length less `lag`, or the writer's count of completed rows."
+    def looks(self)->list:       # [(name, rows ready)]: this file and its number of written rows, or [] while it cannot be read
+        "The rows that can be read now: the writer's count of completed rows, or the dataset's length less `lag` and less the frames at the end that are not written yet."
         try:
             with _open_growing(self.path) as f:
                 ds = self._dataset(f)
-                n = max(0, ds.shape[0] - self.lag) if self.complete is None else min(ds.shape[0], _completed_rows(f, self.path, self.complete))
+                seen, first, last = self._mark or (0, b'', b'')
+                why = ('' if not seen else f"{ds.shape[0]} rows, fewer than the {seen} seen" if ds.shape[0] < seen else
+                       '' if (_digest(ds, 0), _digest(ds, seen - 1)) == (first, last) else f"its frames 0 and {seen - 1} are not those seen")
+                if why:
+                    old, self.version, seen = self.name, self.version + 1, 0
+                    warnings.warn(f"{self.path}: replaced by another file ({why} as {old}); read from its first row as {self.name}", stacklevel=2)
+                if self.complete is None:
+                    written = _written_rows(ds, ds.shape[0], seen)
+                    n = max(0, min(written, ds.shape[0] - self.lag))
+                    left = ds.shape[0] - written
+                    self.unwritten = f"{self.path.name}: {left} row(s) at the end hold only the fill value {ds.fillvalue:g}: not written yet" if left else ''
+                else: n = min(ds.shape[0], _completed_rows(f, self.path, self.complete))
+                self._mark = (n, first if seen else _digest(ds, 0), last if n == seen else _digest(ds, n - 1)) if n else None
         except WaitForData as e: self.waiting = str(e); return []
         self.waiting = ''
-        return [(self.path.name, n)]
+        return [(self.name, n)]
 
     def read(self, name:str,   # the name `looks` gave
              start:int,        # first row
@@ -135,18 +199,30 @@ class GrowingStack:
 # %% ../nbs/15_watch.ipynb #82c316eb
 TEMPORARY_SUFFIXES = ('.tmp', '.part', '.partial')
 
+def _fingerprint(images:LazyImages, # the images of a file, as the readers read them
+                 n:int,             # images seen
+                )->bytes:           # a digest of the first and the n-th image
+    "A fingerprint of the first `n` images of a file: a digest of the first and the last of them, as the readers read them."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')          # NaN pixels were reported when the images were read
+        frames = images.read_valid(np.unique([0, n - 1]))[0]
+    return hashlib.blake2b(frames.tobytes(), digest_size=16).digest()
+
 class NewFiles:
-    "Files that appear in a folder, each read whole once it is complete (stable for `settle` seconds and openable)."
+    "Files that appear in a folder, each read once it is complete (stable for `settle` seconds and openable), and its new rows read when it grows."
     def __init__(self, folder:str|Path,            # folder the DAQ writes files into
                  pattern:str='*.cxi,*.h5,*.hdf5,*.npz', # comma-separated glob patterns of the files to read
                  dataset:str=None,                 # HDF5 path of the (N,H,W) images in each file (default: found from the layout)
                  settle:float=2.0,                 # seconds a file's size and time must stay unchanged before it is read
                  nonfinite:str='mask',             # NaN/Inf pixels: 'mask' (set to 0, with a warning) or 'raise'
+                 logged=(),                        # source names a log already holds: a file logged as NAME#2 is the second file at that path
                  clock=time.monotonic,             # time source (tests)
                 ):
         self.folder, self.patterns, self.dataset, self.settle, self.nonfinite = Path(folder), pattern.split(','), dataset, settle, nonfinite
         if not self.folder.is_dir(): raise NotADirectoryError(f"{self.folder}: no such folder")
-        self.clock, self._seen, self._length, self._warned, self._data = clock, {}, {}, set(), None
+        self.clock, self._seen, self._warned, self._data = clock, {}, set(), None
+        self._version = _versions(logged)  # file -> version of the file there now (1: the first)
+        self._files = {}                   # name in the log -> (file, (inode, size, time) when measured, images, fingerprint)
         self.waiting = ''
 
     def __repr__(self): return f"NewFiles({self.folder}/{','.join(self.patterns)}, settle={self.settle} s)"
@@ -155,24 +231,40 @@ class NewFiles:
         return sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith('.')
                       and not p.name.endswith(TEMPORARY_SUFFIXES) and any(fnmatch(p.name, pat) for pat in self.patterns))
 
-    def looks(self)->list:       # [(file name, rows)] of the complete files, in order of name
-        "The complete files and their numbers of images; files still settling are counted in `waiting`."
+    def looks(self)->list:       # [(name, rows)] of the complete files, in order of name
+        "The complete files and their numbers of images (a file that replaced one read before under a new name: NAME#2, ...); files still settling are counted in `waiting`."
         now, ready, settling = self.clock(), [], []
         for p in self._candidates():
             st = p.stat()
-            sig = (st.st_size, st.st_mtime_ns)
+            sig = (st.st_ino, st.st_size, st.st_mtime_ns)
             old = self._seen.get(p.name)
-            if old is None or old[0] != sig:
-                if p.name in self._length and old is not None: self._warn(p, f"{p}: changed after it was read; it is not read again")
-                self._seen[p.name] = old = (sig, now)
-            if p.name in self._length: ready.append((p.name, self._length[p.name])); continue
-            if now - old[1] < self.settle: settling.append(p.name); continue
+            if old is None or old[0] != sig: self._seen[p.name] = old = (sig, now)
+            name = _version_name(p.name, self._version.get(p.name, 1))
+            known = self._files.get(name)
+            if known is not None and known[1] == sig: ready.append((name, known[2])); continue
+            if now - old[1] < self.settle:         # new, or changed since it was measured: its rows measured so far meanwhile
+                settling.append(p.name)
+                if known is not None: ready.append((name, known[2]))
+                continue
             try:
                 data = read_data(p, dataset=self.dataset, nonfinite=self.nonfinite)
-                data.images.close()
-            except (OSError, ValueError, KeyError) as e: self._warn(p, f"{p}: skipped for now, cannot be read ({e})"); continue
-            self._length[p.name] = len(data)
-            ready.append((p.name, len(data)))
+                try:
+                    n = len(data)
+                    why = ('' if known is None or not known[2] else f"{n} images, fewer than the {known[2]} seen" if n < known[2] else
+                           '' if _fingerprint(data.images, known[2]) == known[3] else f"its images 0 and {known[2] - 1} are not those seen")
+                    mark = _fingerprint(data.images, n) if n else b''
+                finally: data.images.close()
+            except (OSError, ValueError, KeyError) as e:
+                self._warn(p, f"{p}: skipped for now, cannot be read ({e})")
+                if known is not None: ready.append((name, known[2]))
+                continue
+            if why:
+                old_name, self._version[p.name] = name, self._version.get(p.name, 1) + 1
+                name = _version_name(p.name, self._version[p.name])
+                self._warn(p, f"{p}: replaced by another file ({why} as {old_name}); read from its first image as {name}")
+            if self._data is not None and self._data[0] == name: self.close()   # grown: read it anew
+            self._files[name] = (p.name, sig, n, mark)
+            ready.append((name, n))
         self.waiting = f"{len(settling)} file(s) settling: {', '.join(settling[:3])}" if settling else ''
         return ready
 
@@ -180,14 +272,17 @@ class NewFiles:
         if (p.name, msg) not in self._warned: self._warned.add((p.name, msg)); warnings.warn(msg, stacklevel=3)
 
     def read(self, name:str, start:int, stop:int)->tuple: # (images (B,H,W) float32, entry names, pixels to trust (B,H,W) bool)
-        "Images start..stop of the file `name`, and their entry names."
+        "Images start..stop of the file logged as `name`, and their entry names; a file read to its end is closed (a writer may add to it)."
         if self._data is None or self._data[0] != name:
             self.close()
-            self._data = name, read_data(self.folder/name, dataset=self.dataset, nonfinite=self.nonfinite)
-            _read_ahead(self.folder/name, [(0, 0)])   # the whole file, read by the kernel while its first images are embedded
+            path = self.folder/self._files[name][0]
+            self._data = name, read_data(path, dataset=self.dataset, nonfinite=self.nonfinite)
+            _read_ahead(path, [(0, 0)])   # the whole file, read by the kernel while its first images are embedded
         data = self._data[1]
         images, valid = data.images.read_valid(np.arange(start, stop))
-        return images, data.entries[start:stop], valid
+        entries = data.entries[start:stop]
+        if stop >= len(data): self.close()
+        return images, entries, valid
 
     def close(self):
         if self._data is not None: self._data[1].images.close()
@@ -318,10 +413,10 @@ class WatchLog:
         self.emb_path = self.path.with_name(self.path.name + '.f32')
         self.n, self.done, self.seen = 0, {}, {}  # rows logged; source -> next row to read; a stream -> entries logged
         if self.path.exists(): self._resume()
-        else:
+        else:                                     # the embeddings file first: a reader that finds the log finds it too
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, 'w') as f: f.write(_MAGIC + json.dumps(self.meta) + '\n' + ','.join(WATCH_COLUMNS) + '\n'); _sync(f)
             if dim: open(self.emb_path, 'wb').close()
+            with open(self.path, 'w') as f: f.write(_MAGIC + json.dumps(self.meta) + '\n' + ','.join(WATCH_COLUMNS) + '\n'); _sync(f)
 
     def _resume(self):
         raw = self.path.read_bytes()
@@ -402,16 +497,16 @@ def faiss_threads(n:int): # OpenMP threads of faiss inside the block
     finally: faiss.omp_set_num_threads(old)
 
 def _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout, log=None):
-    "What `src` names, checked; a stream is opened only with its log (the frames it already holds are skipped)."
+    "What `src` names, checked; with its log it goes on after it: a stream skips the frames the log holds, a file is the last version of it the log names."
     if str(src).startswith('tcp://'):
         if pattern is not None or dataset is not None: raise ValueError(f"--pattern and --dataset are for files, and {src} is a stream")
         return None if log is None else LiveStream(str(src), geom, detector, timeout, log.seen.get(str(src)), log.done.get(str(src), 0))
-    src = Path(src)
+    src, logged = Path(src), () if log is None else list(log.done)
     if geom is not None: raise ValueError(f"{src}: --geom is for a stream of module data (tcp://...); files hold assembled images")
-    if src.is_dir(): return NewFiles(src, pattern or '*.cxi,*.h5,*.hdf5,*.npz', dataset, settle)
+    if src.is_dir(): return NewFiles(src, pattern or '*.cxi,*.h5,*.hdf5,*.npz', dataset, settle, logged=logged)
     if pattern is not None: raise ValueError(f"--pattern is for a folder, and {src} is not one")
     if src.suffix == '.npz': raise ValueError(f"{src}: an NPZ file cannot grow; watch an HDF5 file, or a folder of files")
-    return GrowingStack(src, dataset, lag, complete)
+    return GrowingStack(src, dataset, lag, complete, logged=logged)
 
 def _first_frames(source, pos:dict, n:int, stop:threading.Event, poll:float, once:bool)->Batch|None:
     "Up to `n` frames the watch has not read yet, in the order it will read them (they are read again): the calibration's sample."
@@ -439,7 +534,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
           query=None,                   # embeddings file, or reference entries / rows, of the shots to look out for
           near:float=0.1,               # cosine distance within which a shot is near a query
           dataset:str=None,             # HDF5 path of the (N,H,W) images (default: entry_1/data_1/data, else found from the layout)
-          lag:int=0,                    # growing file: rows at the end held back until more follow
+          lag:int=0,                    # growing file: rows at the end held back until more follow (besides those not written yet)
           complete:str=None,            # growing file: the writer's count of finished rows, a dataset or 'PATH@ATTR'
           pattern:str=None,             # folder: comma-separated globs of the files (default *.cxi,*.h5,*.hdf5,*.npz)
           settle:float=2.0,             # folder: seconds a file must stay unchanged before it is read
@@ -460,7 +555,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
           fill:str='partner',           # how untrusted pixels are filled (`cplr_nb.projection.fill_masked`)
           calibration_frames:int=256,   # first frames the dark, the hit gate and the beam centre are found from
           timeout:float=10.,            # stream: seconds without a train before connecting again
-         )->dict:                       # summary: shots, frames, total, seconds, rate, novel, near, stages, novelty, rule, calibration
+         )->dict:                       # summary: shots, frames, total, seconds, rate, novel, near, stages, novelty, rule, waiting, unwritten, calibration
     "Follow `src` and embed every new shot once, in order (after its calibration: dark, hit gate, beam centre), appending nearest reference image, novelty and near-query flags to `out`."
     stop = stop or threading.Event()
     if bs < 1: raise ValueError(f"bs must be at least 1, got {bs}")
@@ -486,7 +581,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
                                        fill=None if fill == 'partner' else fill).items() if v is not None})   # only what differs from before
     log = WatchLog(out, meta, dim if embeddings else None)
     ref.novelty = log.meta['novelty']                  # on a restart: the threshold the log was written with
-    if stream: source = _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout, log)
+    source = _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeout, log)
     secs, n, pos = dict.fromkeys(STAGES, 0.), dict(shots=0, frames=0, novel=0, near=0), dict(log.done)
     geometry_center = getattr(source, 'beam_center', None)
     cal = None
@@ -538,15 +633,16 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
                                    + (f"; {n['frames']} frames read" if n['frames'] != n['shots'] else ''))
                             last_t, last_n = now, n['shots']
                 if n['frames'] > got: continue
-                if once and not source.waiting: break
-                if every and source.waiting and time.perf_counter() - last_t >= every:
-                    report(f"waiting: {source.waiting}"); last_t = time.perf_counter()
+                if once and not source.waiting: break         # rows taken as not written yet are not waited for
+                note = source.waiting or getattr(source, 'unwritten', '')
+                if every and note and time.perf_counter() - last_t >= every:
+                    report(f"waiting: {note}"); last_t = time.perf_counter()
                 if not stream: stop.wait(poll)
         dt = time.perf_counter() - t0
     finally:
         if hasattr(source, 'close'): source.close()
     return dict(n, total=log.n, seconds=dt, rate=n['shots'] / dt if dt else 0., stages=secs, novelty=ref.novelty, rule=ref.rule,
-                waiting=source.waiting, calibration=None if cal is None else cal.summary())
+                waiting=source.waiting, unwritten=getattr(source, 'unwritten', ''), calibration=None if cal is None else cal.summary())
 
 def _rows(name:str, rows, entries:list, fl:dict)->list:
     "The log's rows (`WATCH_COLUMNS`) of a batch of shots (their `rows` in source `name`), with their flags."
@@ -577,8 +673,8 @@ def cplr_watch(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
                query:str=None,       # embeddings file, or comma-separated reference entries/rows, of shots to look out for
                near:float=0.1,       # cosine distance within which a shot is near a query
                dataset:str=None,     # HDF5 path of the (N,H,W) images (default: entry_1/data_1/data, else found from the layout)
-               lag:int=0,            # growing file: rows at the end held back until more follow
-               complete:str=None,    # growing file: the writer's count of finished rows, a dataset or 'PATH@ATTR'
+               lag:int=0,            # growing file: rows at the end held back until more follow; frames at the end that hold only the fill value are held back anyway (not written yet)
+               complete:str=None,    # growing file: the writer's count of finished rows, a dataset or 'PATH@ATTR' (trusted instead of the fill-value check)
                pattern:str=None,     # folder: comma-separated globs (default *.cxi,*.h5,*.hdf5,*.npz)
                settle:float=2.0,     # folder: seconds a file must stay unchanged before it is read
                center:str=None,      # beam centre: 'auto' (from the first frames) or 'row,col' in pixels (default: a stream's geometry, else the run's)
@@ -605,4 +701,4 @@ def cplr_watch(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
     thr = '' if s['novelty'] is None else f" (distance > {s['novelty']:.4g}: {s['rule']})"
     gate = f" of {s['frames']} frames" if s['frames'] != s['shots'] else ''
     print(f"{out}: {s['shots']} new shots{gate} ({s['total']} in the log) at {s['rate']:.1f} shots/s; {s['novel']} novel{thr}, {s['near']} near a query"
-          + (" (stopped)" if stop.is_set() else ''))
+          + (" (stopped)" if stop.is_set() else '') + (f"; {s['unwritten']}" if s['unwritten'] else ''))
