@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/curate.html.md"""
 
 # %% ../nbs/14_curate.ipynb #a6375c47
 from __future__ import annotations
-import csv, json, math, warnings
+import csv, json, math, re, warnings
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
@@ -16,8 +16,9 @@ from .neighbours import check_embeddings, metric_features, EmbeddingIndex
 # %% auto #0
 __all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search', 'query_knn', 'search_montage',
            'propagate_labels', 'pick_labelled', 'few_label_curve', 'plot_few_label', 'cluster_embedding',
-           'cluster_table', 'cluster_montage', 'preprocessing', 'export_run', 'query_embeddings', 'search_file',
-           'cplr_search', 'cplr_cluster', 'read_label_csv', 'cplr_label', 'cplr_export', 'curate_results']
+           'cluster_table', 'cluster_montage', 'preprocessing', 'export_run', 'prepared_rows', 'ShotImages',
+           'query_embeddings', 'search_file', 'cplr_search', 'cplr_cluster', 'read_label_csv', 'cplr_label',
+           'cplr_export', 'curate_results']
 
 # %% ../nbs/14_curate.ipynb #a44393f9
 class EntryNames:
@@ -133,12 +134,13 @@ PROPAGATION = ('knn', 'logreg', 'spreading')
 
 def _unit(e:np.ndarray)->np.ndarray: return metric_features(e, 'cosine')[0].numpy()   # the unit vectors the cosine kNN compares
 
-def propagate_labels(emb:np.ndarray,          # (N,D) embeddings (compared by cosine)
+def propagate_labels(emb:np.ndarray,          # (N,D) embeddings
                      labelled_idx,            # (M,) rows of the labelled shots
                      labelled_y,              # (M,C) their labels, 0/1 (any C classes)
                      method:str='logreg',     # one of `PROPAGATION` (logreg: chosen on the validation simulation)
                      k:int=None,              # neighbours (knn: default √(labelled shots per class), at most 10; spreading: 10)
                      seed:int=0,              # seed of the logistic regressions' solver
+                     metric:str='cosine',     # the embedding's distance, one of `METRICS` (the `metric` its embeddings file records)
                     )->tuple:                 # (proba (N,C) in [0,1], confidence (N,) in [0,1])
     "Predict every shot's labels from a few labelled ones, with a per-shot confidence (labelled shots: their labels, confidence 1)."
     emb = check_embeddings(emb).astype(np.float32)
@@ -148,44 +150,44 @@ def propagate_labels(emb:np.ndarray,          # (N,D) embeddings (compared by co
     if len(np.unique(idx)) != len(idx): raise ValueError("a shot is labelled twice in labelled_idx")
     if idx.min() < 0 or idx.max() >= len(emb): raise IndexError(f"labelled_idx out of range for {len(emb)} shots")
     if method not in PROPAGATION: raise ValueError(f"method must be one of {PROPAGATION}, got {method!r}")
+    if method == 'spreading' and metric == 'correlation':
+        raise ValueError("label spreading needs a Euclidean geometry, which metric 'correlation' (1 - |corr|) is not: use method 'knn' or 'logreg'")
     y = (y > 0).astype(np.float32)
-    u = _unit(emb)
-    if method == 'knn': proba = _knn_vote(u, idx, y, k or int(np.clip(round(math.sqrt(max(y.sum(0).mean(), 1))), 1, 10)))
-    elif method == 'logreg': proba = _logreg(u, idx, y, seed)
-    else: proba = _spreading(u, idx, y, k or 10)
+    if method == 'knn': proba = _knn_vote(emb, idx, y, k or int(np.clip(round(math.sqrt(max(y.sum(0).mean(), 1))), 1, 10)), metric)
+    else:
+        z = metric_features(emb, metric)[0].numpy()           # the features the metric's neighbours are nearest in (cosine: unit vectors)
+        proba = _logreg(z, idx, y, seed) if method == 'logreg' else _spreading(z, idx, y, k or 10)
     proba[idx] = y
     conf = np.abs(2 * proba - 1).min(1) if proba.shape[1] else np.ones(len(emb))
     conf[idx] = 1.
     return proba.astype(np.float32), conf.astype(np.float32)
 
-def _knn_vote(u, idx, y, k, block=8192):
-    k = min(k, len(idx))
-    lab, out = torch.from_numpy(u[idx]), np.empty((len(u), y.shape[1]), np.float32)
-    for s in range(0, len(u), block):
-        top = (torch.from_numpy(u[s:s + block]) @ lab.T).topk(k, dim=1).indices.numpy()
-        out[s:s + block] = y[top].mean(1)
+def _knn_vote(emb, idx, y, k, metric, block=8192):
+    "Share of each shot's k nearest labelled shots (by `metric`) that carry each class, a block of shots at a time."
+    k, out = min(k, len(idx)), np.empty((len(emb), y.shape[1]), np.float32)
+    for s in range(0, len(emb), block): out[s:s + block] = y[query_knn(emb[idx], emb[s:s + block], k, metric)[0]].mean(1)
     return out
 
-def _logreg(u, idx, y, seed):
+def _logreg(z, idx, y, seed):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-    x = StandardScaler().fit_transform(u)                  # the scale of all shots: no label involved
-    out = np.empty((len(u), y.shape[1]), np.float32)
+    x = StandardScaler().fit_transform(z)                  # the scale of all shots: no label involved
+    out = np.empty((len(z), y.shape[1]), np.float32)
     for c in range(y.shape[1]):
         if y[:, c].min() == y[:, c].max(): out[:, c] = y[0, c]; continue    # one answer only among the labelled
         clf = LogisticRegression(class_weight='balanced', max_iter=2000, random_state=seed).fit(x[idx], y[:, c])
         out[:, c] = clf.predict_proba(x)[:, 1]
     return out
 
-def _spreading(u, idx, y, k):
+def _spreading(z, idx, y, k):
     from sklearn.semi_supervised import LabelSpreading
-    out = np.empty((len(u), y.shape[1]), np.float32)
+    out = np.empty((len(z), y.shape[1]), np.float32)
     for c in range(y.shape[1]):
         if y[:, c].min() == y[:, c].max(): out[:, c] = y[0, c]; continue
-        target = np.full(len(u), -1); target[idx] = y[:, c]
+        target = np.full(len(z), -1); target[idx] = y[:, c]
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')                 # isolated shots: 0/0 in the normalisation, handled below
-            dist = LabelSpreading(kernel='knn', n_neighbors=min(k, len(u) - 1), alpha=0.2, max_iter=100).fit(u, target).label_distributions_
+            dist = LabelSpreading(kernel='knn', n_neighbors=min(k, len(z) - 1), alpha=0.2, max_iter=100).fit(z, target).label_distributions_
         out[:, c] = np.nan_to_num(dist[:, 1], nan=0.5)
     return out
 
@@ -212,6 +214,7 @@ def few_label_curve(emb:np.ndarray,        # (N,D) embeddings
                     shots=(1, 2, 5, 10, 20), # labelled shots per relevant class
                     seeds:int=5,           # draws per point
                     method:str='logreg',   # propagation, one of `PROPAGATION`
+                    metric:str='cosine',   # the embedding's distance (as in Table 1: 'euclidean' for PCA, 'w2' for the VAE's [mu, logvar])
                    )->list:                # one dict per (shots, seed): macro F1 of the unlabelled shots and per class
     "Macro F1 over the relevant classes of the shots left unlabelled, against the number of labelled shots per class."
     from sklearn.metrics import f1_score
@@ -219,11 +222,11 @@ def few_label_curve(emb:np.ndarray,        # (N,D) embeddings
     for n in shots:
         for s in range(seeds):
             known = pick_labelled(labels, n, s)
-            proba, _ = propagate_labels(emb, known, labels[known][:, RELEVANT_IDX], method, seed=s)
+            proba, _ = propagate_labels(emb, known, labels[known][:, RELEVANT_IDX], method, seed=s, metric=metric)
             rest = np.setdiff1d(np.arange(len(emb)), known)
             truth, pred = labels[rest][:, RELEVANT_IDX], proba[rest] >= 0.5
             per = f1_score(truth, pred, average=None, zero_division=0)
-            rows.append(dict(shots=n, seed=s, method=method, n_labelled=len(known), f1=float(per.mean()),
+            rows.append(dict(shots=n, seed=s, method=method, metric=metric, n_labelled=len(known), f1=float(per.mean()),
                              per_class=dict(zip(RELEVANT, map(float, per)))))
     return rows
 
@@ -359,6 +362,50 @@ def export_run(run_dir:str|Path,   # run directory of `cplr-train`
         if res['max_diff'] > tol: raise RuntimeError(f"{out/'model.onnx'}: ONNX Runtime differs from PyTorch by {res['max_diff']:.2e} > {tol:g}")
     return res
 
+# %% ../nbs/14_curate.ipynb #c31e0bda
+def prepared_rows(emb_path:str|Path, # embeddings file (cplr-embed, cplr-baselines)
+                  data:str|Path,     # prepared file (cplr-prepare) meant to hold the images of its shots
+                 )->np.ndarray:      # (N,) the prepared file's row of every shot of the embeddings file
+    "Find every shot of an embeddings file in a prepared file (by entry name, else by its recorded rows, else row by row; labels agreeing), or a DataError naming both files."
+    from cplr_nb.projection import prepared_entries
+    with _open_h5(emb_path) as f:
+        if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
+        n = len(f['embeddings'])
+        names = f['entries'].asstr()[()] if 'entries' in f else None
+        index = f['index'][()] if 'index' in f else None             # cplr-baselines: rows of the prepared file (a random subset)
+        labels = f['labels'][()] if 'labels' in f else None
+    with _open_h5(data) as f:
+        if 'polar' not in f: raise KeyError(f"{data}: no 'polar' dataset, not a prepared file")
+        m = len(f['polar'])
+        own = np.asarray(prepared_entries(f, m), object)
+        own_labels = f['labels'][()] if 'labels' in f else None
+    wrong = f"{data} is not the prepared file of {emb_path}"
+    if names is not None:
+        if len(names) == m and (names == own).all(): rows = np.arange(n)
+        else:
+            where = {}
+            for i, e in enumerate(own): where.setdefault(e, i)
+            missing = [e for e in names if e not in where]
+            if missing: raise DataError(f"{wrong}: {len(missing)} of its {n} shots are not in it (first: {missing[0]!r})")
+            rows = np.array([where[e] for e in names], np.int64)
+    elif index is not None:
+        rows = np.asarray(index, np.int64)
+        if len(rows) != n or not ((0 <= rows) & (rows < m)).all(): raise DataError(f"{wrong}: its rows (index) reach beyond the {m} shots")
+    elif n != m: raise DataError(f"{wrong}: {m} shots for {n} embeddings (without entry names)")
+    else: rows = np.arange(n)
+    if labels is not None and own_labels is not None:
+        bad = np.flatnonzero((labels != own_labels[rows]).any(1))
+        if len(bad): raise DataError(f"{wrong}: the labels of {len(bad)} of its {n} shots differ (first: {names[bad[0]] if names is not None else f'row {bad[0]}'})")
+    return rows
+
+class ShotImages:
+    "The images of an embeddings file's shots in its prepared file: `self[i]` is the image of row i of the embeddings."
+    def __init__(self, views,          # (M,S,S) images of the prepared file (`open_view`: read lazily)
+                 rows:np.ndarray,      # the prepared file's row of every shot (`prepared_rows`)
+                ): self.views, self.rows = views, rows
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, i): return self.views[int(self.rows[i])]
+
 # %% ../nbs/14_curate.ipynb #559e1769
 def _read_rows(ds, rows:np.ndarray)->np.ndarray:
     "Rows of an HDF5 dataset in the given order, repeats allowed (h5py reads strictly increasing indices only)."
@@ -453,6 +500,7 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
     if images is not None and src is not None: raise ValueError("give the query images once, with --images or --src")
+    rows = prepared_rows(emb, data) if montage else None         # refused before anything is computed: the images must be these shots'
     images, qe, qviews = images if images is not None else src, None, None
     if images is not None:                                      # embedded once: for the search and the montage
         from cplr_nb.projection import _parse_center
@@ -468,7 +516,7 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
         from cplr_nb.embed import open_view
         with open_view(data) as views:
             qimg = {} if qviews is None else {f'query_{j}': v for j, v in enumerate(qviews)}
-            search_montage(hits, views, query_images=qimg).savefig(montage, dpi=120)
+            search_montage(hits, ShotImages(views, rows), query_images=qimg).savefig(montage, dpi=120)
 
 # %% ../nbs/14_curate.ipynb #45a5f2f3
 @cli_tool
@@ -484,6 +532,7 @@ def cplr_cluster(emb:Annotated[str, "embeddings file (cplr-embed, cplr-baselines
     "Cluster the shots of an embeddings file: clusters.csv, clusters.md, an entry list per cluster, montage.png."
     from cplr_nb.embed import read_embeddings, open_view
     d, out = read_embeddings(emb), Path(out)
+    rows = prepared_rows(emb, data) if data else None            # refused before the clustering: the images must be these shots'
     entries = d.get('entries') or [str(i) for i in range(len(d['embeddings']))]
     res = cluster_embedding(d['embeddings'], method, n_clusters, min_cluster_size, reduce_dim or None, seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -494,11 +543,13 @@ def cplr_cluster(emb:Annotated[str, "embeddings file (cplr-embed, cplr-baselines
           '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     md += ['| ' + ' | '.join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + ' |' for r in tab]
     (out/'clusters.md').write_text('\n'.join(md) + '\n')
-    for c in sorted(set(res['cluster'].tolist())):
-        rows = res['typical'].get(c, np.flatnonzero(res['cluster'] == c))
-        (out/f"cluster_{c}.txt").write_text('\n'.join(entries[i] for i in rows) + '\n')
+    lists = {f"cluster_{c}.txt": res['typical'].get(c, np.flatnonzero(res['cluster'] == c)) for c in sorted(set(res['cluster'].tolist()))}
+    for name, members in lists.items(): (out/name).write_text('\n'.join(entries[i] for i in members) + '\n')
+    for p in out.glob('cluster_*.txt'):                          # an earlier run's lists of clusters this run does not have
+        if re.fullmatch(r'cluster_-?\d+\.txt', p.name) and p.name not in lists: p.unlink()
     if data:
-        with open_view(data) as views: cluster_montage(res, views).savefig(out/'montage.png', dpi=110)
+        with open_view(data) as views: cluster_montage(res, ShotImages(views, rows)).savefig(out/'montage.png', dpi=110)
+    else: (out/'montage.png').unlink(missing_ok=True)            # an earlier run's, of other clusters
     print('\n'.join(md[2:]))
 
 def read_label_csv(path:str|Path, # CSV with columns entry and labels (class names separated by ';'), optionally by_hand
@@ -531,12 +582,13 @@ def cplr_label(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True, 
     d = read_embeddings(emb)
     entries = d.get('entries') or [str(i) for i in range(len(d['embeddings']))]
     rows, y = read_label_csv(labels, entries)
-    proba, conf = propagate_labels(d['embeddings'], rows, y, method, k)
+    metric = str(d['metric'] or 'cosine')                        # the embedding's own geometry, as in Table 1
+    proba, conf = propagate_labels(d['embeddings'], rows, y, method, k, metric=metric)
     given = set(rows.tolist())
     table = [dict(entry=entries[i], labels=';'.join(c for c, p in zip(RELEVANT, proba[i]) if p >= 0.5), confidence=round(float(conf[i]), 4),   # the explorer's columns
                   by_hand=i in given, **{f'p_{c}': round(float(p), 4) for c, p in zip(RELEVANT, proba[i])}) for i in np.argsort(conf, kind='stable')]
     _write_table(table, Path(out))
-    print(f"{out}: {len(table)} shots labelled from {len(rows)} ({method}); least confident: {table[0]['entry']} ({table[0]['confidence']:.2f})")
+    print(f"{out}: {len(table)} shots labelled from {len(rows)} ({method}, {metric}); least confident: {table[0]['entry']} ({table[0]['confidence']:.2f})")
 
 @cli_tool
 def cplr_export(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
