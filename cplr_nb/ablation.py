@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/ablation.html.md"""
 
 # %% ../nbs/13_ablation.ipynb #2c3e302a
 from __future__ import annotations
-import copy, json, math, re, time
+import copy, hashlib, inspect, json, math, re, time
 from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
@@ -27,9 +27,10 @@ from .report import FAST_BASELINES, untrained_embedding
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn',
-           'embed_as', 'supervised_ceiling', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap',
-           'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets',
-           'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
+           'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
+           'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr',
+           'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table',
+           'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -180,6 +181,45 @@ def supervised_ceiling(prep:PreparedData, # the study's data (with labels)
     keys = [k for k in rows[0] if k.startswith(('supervised', 'untrained', 'pca_correlation'))]
     return dict(folds=rows, **{k: float(np.mean([r[k] for r in rows])) for k in keys}, **{f'{k}_std': float(np.std([r[k] for r in rows], ddof=1)) for k in keys})
 
+# %% ../nbs/13_ablation.ipynb #8379a539
+def _digest(*parts)->str:
+    "Twelve hex digits of the SHA-1 of JSON-able parts, keys sorted: the name of what a result was computed from."
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+def data_key(*arrays)->str: # twelve hex digits
+    "The SHA-1 of arrays' shapes, dtypes and bytes (None: absent): the identity of the data a result was computed from."
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(np.zeros(0) if a is None else a)
+        h.update(f'{a.shape} {a.dtype};'.encode()); h.update(a)
+    return h.hexdigest()[:12]
+
+def _nuis_key(nuis:dict|None): return None if nuis is None else data_key(nuis['photons'], nuis['response'])
+
+def _settings(fn, **kwargs)->dict:
+    "The arguments `fn` runs with when called with `kwargs`: those, and its defaults for the rest."
+    b = inspect.signature(fn).bind_partial(**kwargs)
+    b.apply_defaults()
+    return dict(b.arguments)
+
+def _cached(path:Path, # JSON file that keeps the result
+            key:str,   # what the result is computed from (`_digest`): a file made for another key is computed again
+            fn,        # computes the JSON-able dict
+           )->dict:    # the result, with its `key`
+    "`fn()`'s result, computed once for `key` and kept in `path`."
+    if path.exists():
+        r = json.loads(path.read_text())
+        if r.get('key') == key: return r
+    r = dict(fn(), key=key)
+    with atomic_write(path) as tmp: tmp.write_text(json.dumps(r))
+    return r
+
+def variant_config(spec:dict, # a variant that trains: {'mode', 'temperature', 'overrides'}
+                   seed:int,  # training seed
+                  )->dict:    # the full run configuration (`cplr_nb.train.make_config`)
+    "The `cpu` configuration a variant trains with: everything its runs depend on besides the data."
+    return make_config('cpu', spec.get('mode', 'polcart'), spec.get('temperature'), seed, **spec.get('overrides', {}))
+
 # %% ../nbs/13_ablation.ipynb #f5f6c94e
 def _curve(log:list)->list:
     "[(training minutes so far, probe Overlap, partner top-1)] at the epochs with a probe."
@@ -193,25 +233,28 @@ def run_variant(prep:PreparedData, # the study's data (with labels)
                 seed:int,          # training seed
                 out:str|Path,      # study directory: runs/ and results/ live here
                 lin_seeds:int=3,   # seeds of the linear read-out
-               )->dict:            # the variant's numbers for this seed
-    "Train one variant for one seed with `cplr_nb.train.train` and score it; cached in `out/results`, resumed after a crash."
+                trained:dict=None, # with `runs_of`: the spec of the variant whose runs are re-scored
+               )->dict:            # the variant's numbers for this seed, with the `key` they are cached under
+    "Train one variant for one seed with `cplr_nb.train.train` and score it; cached in `out/results` under the key of its full definition, resumed after a crash."
     out = Path(out)
+    if 'runs_of' in spec and trained is None: raise ValueError(f"{name!r} re-scores the runs of {spec['runs_of']!r}: pass that variant's spec as `trained`")
+    t = trained if 'runs_of' in spec else spec
+    run_key = _digest(variant_config(t, seed), data_key(prep.polar, prep.cartesian, prep.labels))
+    run_dir = out/'runs'/f"{_slug(spec.get('runs_of', name))}_s{seed}_{run_key}"
     res = out/'results'/f"{_slug(name)}_s{seed}.json"
-    if res.exists(): return json.loads(res.read_text())
-    run_dir = out/'runs'/f"{_slug(spec.get('runs_of', name))}_s{seed}"
-    if 'runs_of' not in spec and not (run_dir/'model.pth').exists():
-        train(prep, spec.get('mode', 'polcart'), run_dir, 'cpu', temperature=spec.get('temperature'), seed=seed, progress=False,
-              resume=(run_dir/'checkpoint.pth').exists(), **spec.get('overrides', {}))
-    model, cfg = load_run(run_dir)
-    emb = embed_as(model, _views(prep, cfg['size']), spec.get('embedding', 'encoder'))
-    log = read_log(run_dir/'log.csv')
-    r = dict(variant=name, seed=seed, **score(emb, prep.labels, nuis, lin_seeds=lin_seeds),
-             train_min=sum(x['time_s'] for x in log) / 60, curve=_curve(log), final_loss=log[-1]['train_loss'])
-    r['partner_top1'] = next((c[2] for c in reversed(r['curve']) if not math.isnan(c[2])), math.nan)
-    _save_emb(res.with_suffix('.npy'), emb)
-    with atomic_write(res) as tmp: tmp.write_text(json.dumps(r))
-    return r
-
+    def compute():
+        if not (run_dir/'model.pth').exists():
+            train(prep, t.get('mode', 'polcart'), run_dir, 'cpu', temperature=t.get('temperature'), seed=seed, progress=False,
+                  resume=(run_dir/'checkpoint.pth').exists(), **t.get('overrides', {}))
+        model, cfg = load_run(run_dir)
+        emb = embed_as(model, _views(prep, cfg['size']), spec.get('embedding', 'encoder'))
+        log = read_log(run_dir/'log.csv')
+        r = dict(variant=name, seed=seed, **score(emb, prep.labels, nuis, lin_seeds=lin_seeds),
+                 train_min=sum(x['time_s'] for x in log) / 60, curve=_curve(log), final_loss=log[-1]['train_loss'])
+        r['partner_top1'] = next((c[2] for c in reversed(r['curve']) if not math.isnan(c[2])), math.nan)
+        _save_emb(res.with_suffix('.npy'), emb)
+        return r
+    return _cached(res, _digest(run_key, spec.get('embedding', 'encoder'), lin_seeds, _nuis_key(nuis)), compute)
 
 def untrained(prep:PreparedData, # the study's data
               nuis:dict,         # its nuisance parameters
@@ -274,13 +317,6 @@ def fold_overlap(emb:np.ndarray,    # (N,D) embedding of all images
     "The Overlap as the supervised ceiling is scored: neighbours searched within each held-out fold only."
     return float(np.mean([overlap_score(emb[np.asarray(t)], labels[np.asarray(t)], neighbours_k(len(t)), metric)[0] for t in folds]))
 
-def _cached(path:Path, fn):
-    "`fn()`'s JSON-able result, computed once and kept in `path`."
-    if path.exists(): return json.loads(path.read_text())
-    r = fn()
-    with atomic_write(path) as tmp: tmp.write_text(json.dumps(r))
-    return r
-
 _NUM = ('overlap', 'precision', 'recall', 'f1', 'photon_dist', 'photon_ratio', 'same_response', 'partner_top1', 'train_min')
 
 def summarise(runs:list)->dict:
@@ -292,14 +328,14 @@ def summarise(runs:list)->dict:
         out[k], out[f'{k}_std'] = float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.
     return out
 
-def _floor(out:Path, prep, nuis, seed, lin_seeds):
-    "The untrained network's numbers for one seed, cached with its embedding like a variant's."
+def _floor(out:Path, prep, nuis, seed, lin_seeds, data:str):
+    "The untrained network's numbers for one seed, cached with its embedding like a variant's (`data`: the data's `data_key`)."
     path = out/'results'/f'untrained_s{seed}.json'
-    if not path.exists():
+    def compute():
         r, emb = untrained(prep, nuis, seed, lin_seeds)
         _save_emb(path.with_suffix('.npy'), emb)
-        with atomic_write(path) as tmp: tmp.write_text(json.dumps(r))
-    return json.loads(path.read_text())
+        return r
+    return _cached(path, _digest(make_config('cpu', seed=seed), data, _nuis_key(nuis), lin_seeds), compute)
 
 def study(out:str|Path,                  # study directory (data, runs, results, study.json)
           variants:dict=None,            # name -> spec (default `VARIANTS`)
@@ -317,23 +353,27 @@ def study(out:str|Path,                  # study directory (data, runs, results,
     say = (lambda m: None) if quiet else (lambda m: print(f"[{(time.time() - t0) / 60:6.1f} min] {m}", flush=True))
     prep_path, nuis = study_data(data_seed, out/'data', n)
     prep = load_prepared(prep_path)
+    data = data_key(prep.polar, prep.cartesian, prep.labels)
     res = dict(data=dict(seed=data_seed, n=len(prep), size=prep.size), chance={k: v for k, v in nuisance(np.zeros((len(prep), 1), int), **nuis).items() if k.endswith('random')})
     res['label_oracle'] = nuisance(label_neighbours(prep.labels, neighbours_k(len(prep))), **nuis)
-    floor = [_floor(out, prep, nuis, s, lin_seeds) for s in range(seeds)]
+    floor = [_floor(out, prep, nuis, s, lin_seeds, data) for s in range(seeds)]
     res['floor'] = dict(runs=floor, **summarise(floor))
     say(f"untrained: Overlap {res['floor']['overlap']:.3f}")
     if ceiling is not False:
-        res['ceiling'] = _cached(out/'results'/'ceiling.json', lambda: supervised_ceiling(prep, nuis=nuis, **(ceiling if isinstance(ceiling, dict) else {})))
+        args = ceiling if isinstance(ceiling, dict) else {}
+        res['ceiling'] = _cached(out/'results'/'ceiling.json', _digest(_settings(supervised_ceiling, **args), data, _nuis_key(nuis)),
+                                 lambda: supervised_ceiling(prep, nuis=nuis, **args))
         say(f"supervised ceiling, within held-out folds: {res['ceiling']['supervised']:.3f}")
     res['variants'] = {}
     for name, spec in variants.items():
-        runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(spec.get('seeds', seeds))]
+        runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds, variants.get(spec.get('runs_of'))) for s in range(spec.get('seeds', seeds))]
         res['variants'][name] = dict(spec=spec, runs=runs, **summarise(runs))
         v = res['variants'][name]
         say(f"{name}: Overlap {v['overlap']:.3f} ± {v.get('overlap_std', 0):.3f}, recall {v['recall']:.3f}, photon ratio {v['photon_ratio']:.2f}")
     if baselines:
         base_dir = out/'baselines'
-        rep = _cached(out/'results'/'baselines.json', lambda: run_baselines(prep_path, base_dir, list(baselines), seeds=lin_seeds, progress=False))
+        kw = dict(methods=list(baselines), seeds=lin_seeds, progress=False)
+        rep = _cached(out/'results'/'baselines.json', _digest(_settings(run_baselines, **kw), data), lambda: run_baselines(prep_path, base_dir, **kw))
         k = neighbours_k(len(prep))
         res['baselines'] = {name: dict(overlap=e['overlap'], precision=e.get('precision'), recall=e.get('recall'), f1=e.get('f1'),
                                        metric=e['metric'], **nuisance(baseline_neighbours(base_dir, name, k), **nuis))
@@ -432,16 +472,17 @@ def run_peer(prep:PreparedData, # data (with labels)
              out:str|Path,      # directory whose results/ caches the numbers and the embedding
              lin_seeds:int=3,   # seeds of the linear read-out
              **kwargs,          # passed to `lightly_simclr` and `lightly_embed` (input_size, bs)
-            )->dict:            # the peer's numbers for this seed
-    "Train and score lightly's SimCLR recipe for one budget and seed; cached in `out/results` like `run_variant`."
+            )->dict:            # the peer's numbers for this seed, with the `key` they are cached under
+    "Train and score lightly's SimCLR recipe for one budget and seed; cached in `out/results` like `run_variant`, under the key of its settings and data."
     res = Path(out)/'results'/f"{_slug(name)}_s{seed}.json"
-    if res.exists(): return json.loads(res.read_text())
-    model, info = lightly_simclr(prep, minutes, seed, **kwargs)
-    emb = lightly_embed(model, prep, kwargs.get('input_size', 64))
-    r = dict(variant=name, seed=seed, budget_min=minutes, **score(emb, prep.labels, nuis, lin_seeds=lin_seeds), **info)
-    _save_emb(res.with_suffix('.npy'), emb)
-    with atomic_write(res) as tmp: tmp.write_text(json.dumps(r))
-    return r
+    def compute():
+        model, info = lightly_simclr(prep, minutes, seed, **kwargs)
+        emb = lightly_embed(model, prep, kwargs.get('input_size', 64))
+        r = dict(variant=name, seed=seed, budget_min=minutes, **score(emb, prep.labels, nuis, lin_seeds=lin_seeds), **info)
+        _save_emb(res.with_suffix('.npy'), emb)
+        return r
+    key = _digest(_settings(lightly_simclr, minutes=minutes, seed=seed, **kwargs), data_key(prep.polar, prep.labels), lin_seeds, _nuis_key(nuis))
+    return _cached(res, key, compute)
 
 def budgets(out:str|Path,              # directory of the runs and results (one per data set)
             prep_path:str|Path,        # the data set's prepared file (with labels)
@@ -475,7 +516,9 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']
             say(f"{name}: Overlap {e['overlap']:.3f} ± {e.get('overlap_std', 0):.3f}, recall {e['recall']:.3f}, {e['train_min']:.1f} min")
     if baselines:
-        rep = _cached(out/'results'/'baselines.json', lambda: run_baselines(prep_path, out/'baselines', list(baselines), seeds=lin_seeds, progress=False))
+        kw = dict(methods=list(baselines), seeds=lin_seeds, progress=False)
+        rep = _cached(out/'results'/'baselines.json', _digest(_settings(run_baselines, **kw), data_key(prep.polar, prep.cartesian, prep.labels)),
+                      lambda: run_baselines(prep_path, out/'baselines', **kw))
         res['baselines'] = {name: dict(overlap=e['overlap'], precision=e.get('precision'), recall=e.get('recall'), metric=e['metric'])
                             for name, e in rep['methods'].items()}
     with atomic_write(out/'budgets.json') as tmp: tmp.write_text(json.dumps(res, indent=1))

@@ -18,10 +18,10 @@ from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, hdf5
 from .sources import open_source, calibrate_source
 
 # %% auto #0
-__all__ = ['FILLS', 'PREPARED_DTYPES', 'COMPRESSIONS', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry', 'minmax_scale',
-           'fill_masked', 'reference_polar', 'reference_views', 'recentre', 'PreparedViews', 'PreparedData',
-           'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory', 'frame_views', 'prepare',
-           'cplr_prepare']
+__all__ = ['FILLS', 'PREPARED_DTYPES', 'COMPRESSIONS', 'BLOSC_READING', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry',
+           'minmax_scale', 'fill_masked', 'reference_polar', 'reference_views', 'recentre', 'open_prepared',
+           'PreparedViews', 'PreparedData', 'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory',
+           'frame_views', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -213,6 +213,25 @@ def recentre(x:torch.Tensor,  # (B,1,H,W) detector images
 # %% ../nbs/03_projection.ipynb #146d7945
 PREPARED_DTYPES = ('float16', 'float32')
 COMPRESSIONS = ('blosc', 'gzip', 'none')
+BLOSC_READING = ("The views are compressed with Blosc, an HDF5 filter plugin: `import hdf5plugin` before h5py reads them, "
+                 "or open the file with cplr_nb.projection.open_prepared(path)")   # the attribute `reading` of a Blosc-compressed prepared file
+
+def _missing_filters(ds:h5py.Dataset)->list: # names of the filters of `ds` that this process cannot apply
+    plist = ds.id.get_create_plist()
+    filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]   # (code, flags, values, name)
+    return [name.decode() for code, _, _, name in filters if not h5py.h5z.filter_avail(code)]
+
+def open_prepared(path:str|Path, # prepared HDF5 file
+                 )->h5py.File:   # the file, open read-only, every view readable
+    "Open a prepared file with h5py, `hdf5plugin`'s filters registered (`cplr_nb.data` imports it); one clear error when a view's filter is missing."
+    f = _open_h5(path)
+    missing = sorted({n for k in ('polar', 'cartesian') if k in f for n in _missing_filters(f[k])})
+    if missing:
+        f.close()
+        raise DataError(f"{path}: the views are compressed with {', '.join(missing)}, an HDF5 filter that h5py reads only with the package "
+                        "hdf5plugin: `pip install hdf5plugin`, or prepare the file again with compression='gzip'")
+    return f
+
 
 class PreparedViews:
     "One view of a prepared file, read on indexing as float32 (N,S,S): by an int, a slice, or indices in any order."
@@ -221,7 +240,7 @@ class PreparedViews:
                 ):
         self.path, self.view = Path(path), view
         self._f, self._pid = None, None
-        with _open_h5(self.path) as f:
+        with open_prepared(self.path) as f:
             if view not in f: raise KeyError(f"{self.path}: not a prepared file, no '{view}' dataset (make one with `cplr-prepare`)")
             ds = f[view]
             self.shape, self.chunk = tuple(ds.shape), (ds.chunks or (1,))[0]
@@ -234,7 +253,7 @@ class PreparedViews:
     def dataset(self):
         "The h5py dataset, opened once per process (DataLoader workers each open their own)."
         if self._f is None or self._pid != os.getpid() or not self._f.id.valid:
-            self._f, self._pid = _open_h5(self.path), os.getpid()
+            self._f, self._pid = open_prepared(self.path), os.getpid()
         return self._f[self.view]
 
     def close(self):
@@ -317,6 +336,7 @@ def _new_prepared(f, n, size, labelled, source, entries, dtype='float16', compre
     if labelled: f.create_dataset('labels', (n, len(LABEL_NAMES)), np.uint8, chunks=(1024, len(LABEL_NAMES)) if growing else None, **grow(len(LABEL_NAMES)))
     if not growing: f.create_dataset('entries', data=[str(e) for e in (entries if entries is not None else range(n))], dtype=h5py.string_dtype())
     f.attrs.update(label_names=list(LABEL_NAMES), source=str(source), size=size)
+    if compression == 'blosc': f.attrs['reading'] = BLOSC_READING
 
 def prepared_entries(f:h5py.File, # an open prepared file
                      n:int,       # its number of images
@@ -345,7 +365,7 @@ def load_prepared(path:str|Path, # prepared HDF5 file
                  )->PreparedData:
     "Read a prepared file: its views as float32 in memory, or (`lazy`) on indexing; labels and metadata always."
     path = Path(path)
-    with _open_h5(path) as f:
+    with open_prepared(path) as f:
         missing = [k for k in ('polar', 'cartesian') if k not in f]
         if missing: raise KeyError(f"{path}: not a prepared file, no {missing} dataset (make one with `cplr-prepare`)")
         if lazy: polar, cart = PreparedViews(path, 'polar'), PreparedViews(path, 'cartesian')
@@ -479,7 +499,7 @@ def cplr_prepare(out:Annotated[str, "prepared HDF5 file to write", {'opt': True,
     "Write the Polar and Cartesian views of the reference preprocessing (after the data's dark, hit gate and beam centre) to a prepared HDF5 file."
     path = prepare(_src(src, cxi), out, size=size, select=select, batch_size=batch_size, dataset=dataset, center=_parse_center(center),
                    dtype=dtype, compression=compression, geom=geom, detector=detector, dark=dark, hits=hits, fill=fill)
-    with _open_h5(path) as f:                              # counted from the file, not read into memory
+    with open_prepared(path) as f:                         # counted from the file, not read into memory
         n, labelled, frames = len(f['polar']), 'labels' in f, len(f['frames/kept'])
         cal = json.loads(f.attrs['calibration'])
     print(f"wrote {path}: {n} image pairs of {size}x{size}" + (", labelled" if labelled else ", no labels"))

@@ -6,15 +6,15 @@ Docs: https://cplr-nb.github.io/cplr_nb/report.html.md"""
 
 # %% ../nbs/11_report.ipynb #299f7c1e
 from __future__ import annotations
-import json, math, os, platform, sys, time, datetime, traceback
+import hashlib, json, math, os, platform, sys, time, datetime, traceback
 from pathlib import Path
-import numpy as np, h5py, torch
+import numpy as np, torch
 import matplotlib.pyplot as plt
 from typing import Annotated
 from fastcore.script import store_true
 from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, cli_tool
 from .simulate import simulate, write_simulation
-from .projection import prepare, load_prepared
+from .projection import prepare, load_prepared, open_prepared
 from .sources import open_source
 from .train import train, read_log, make_config, CONFIGS
 from .model import create_model
@@ -24,10 +24,10 @@ from .explore import Explorer, label_text
 from .baselines import run_baselines, METHODS as ALL_BASELINES
 
 # %% auto #0
-__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'UNTRAINED', 'StageError', 'Stages',
-           'plan', 'pick_queries', 'figure3', 'umap_panels', 'training_curves', 'class_count_figure', 'save_figure',
-           'table1_markdown', 'comparison_text', 'untrained_embedding', 'calibration_lines', 'reproduce',
-           'cplr_reproduce']
+__all__ = ['MODE_NAMES', 'PAPER_TABLE1', 'FAST_BASELINES', 'BASELINE_NAMES', 'FIG3_COMBOS', 'CXIDB94_LABELS_SHA256', 'UNTRAINED',
+           'StageError', 'Stages', 'plan', 'pick_queries', 'figure3', 'umap_panels', 'training_curves',
+           'class_count_figure', 'save_figure', 'is_cxidb94', 'data_kind', 'table1_markdown', 'comparison_text',
+           'untrained_embedding', 'calibration_lines', 'reproduce', 'cplr_reproduce']
 
 # %% ../nbs/11_report.ipynb #9cac4d1d
 MODE_NAMES = {'polcart': 'CPLR P⇔C', 'cartpol': 'CPLR C⇔P', 'polpol': 'CLR P⇔P', 'cartcart': 'CLR C⇔C'}
@@ -213,6 +213,21 @@ def save_figure(fig, path):
     plt.close(fig)
     return Path(path)
 
+# %% ../nbs/11_report.ipynb #082daafb
+CXIDB94_LABELS_SHA256 = '7b6fdbe5d9ce998eeaa713891a86fd82a775f91d5fbea3433ceb0bb8a0144dba'   # (7264,11) uint8 labels of the published file, C order
+
+def is_cxidb94(labels:np.ndarray|None, # (N,11) labels of every image of a file, in file order (None: unlabelled)
+              )->bool:                 # whether they are the label matrix of the published CXIDB-94 file
+    "Whether a file's labels are those of the real CXIDB-94 file: all 7264 rows, compared by their SHA-256."
+    if labels is None or np.shape(labels) != (7264, len(LABEL_NAMES)): return False
+    return hashlib.sha256(np.ascontiguousarray(labels, np.uint8).tobytes()).hexdigest() == CXIDB94_LABELS_SHA256
+
+def data_kind(src:str|Path,            # the data file
+              labels:np.ndarray|None,  # labels of all its images, before any selection (None: unlabelled)
+             )->str:                   # how the report names the data
+    "'real CXIDB-94 data' for the published file, recognised by its labels; 'data from NAME' for any other file."
+    return 'real CXIDB-94 data' if is_cxidb94(labels) else f"data from {Path(src).name}"
+
 # %% ../nbs/11_report.ipynb #3e1bd827
 UNTRAINED = 'untrained encoder'
 
@@ -221,7 +236,7 @@ def _f(v, sd=None):
     return f"{v:.2f} ± {sd:.2f}" if sd else f"{v:.2f}"
 
 def table1_markdown(report:dict, # report.json content
-                    data_kind:str='simulated', # 'simulated' or 'real'
+                    data:str='simulated data', # what ours come from ('simulated data' or `data_kind`'s name)
                     seeds:int=5,               # seeds of the linear evaluation
                    )->str:
     "Table 1 of this run beside the paper's (real-data) numbers."
@@ -230,7 +245,7 @@ def table1_markdown(report:dict, # report.json content
         p = PAPER_TABLE1.get(name, (None, None, None, None))
         lines.append(f"| {name} | {_f(e.get('precision'), e.get('precision_std'))} | {_f(e.get('recall'), e.get('recall_std'))} | "
                      f"{MEASURE.get(e.get('metric'), e.get('metric'))} | {_f(e.get('overlap'), e.get('overlap_std'))} | {_f(p[0])} | {_f(p[1])} | {_f(p[3])} |")
-    return (f"Columns 2–5: this run, on **{data_kind}** data. Last three columns: the paper's Table 1, on the **real** "
+    return (f"Columns 2–5: this run, on **{data}**. Last three columns: the paper's Table 1, on the **real** "
             "CXIDB-94 data (1260 images). Mean ± standard deviation over training seeds where there are several; "
             f"precision and recall are the macro means of the linear read-out over {seeds} seed(s) × 5 folds.\n\n" + '\n'.join(lines) + '\n')
 
@@ -277,7 +292,7 @@ def untrained_embedding(prep,                # `PreparedData` (or anything with 
 
 def calibration_lines(prepared:Path)->list: # the report's lines on what the data's calibration found (none for data that needed none)
     "What `prepare` found of the data's dark, hits and beam centre, from the prepared file."
-    with h5py.File(prepared, 'r') as f: cal = json.loads(f.attrs['calibration']) if 'calibration' in f.attrs else {}
+    with open_prepared(prepared) as f: cal = json.loads(f.attrs['calibration']) if 'calibration' in f.attrs else {}
     lines = []
     if cal.get('dark'): lines.append(f"- dark: {cal['dark']['origin']}; pedestal {cal['dark']['pedestal_median']:.4g} ADU, {cal['dark']['bad_pixels']} broken pixels found")
     if cal.get('hits'): lines.append(f"- hits: threshold {cal['hits']['threshold']:.0f} lit pixels ({cal['hits']['rule']})")
@@ -312,15 +327,14 @@ def reproduce(out:str|Path='reproduce',  # output directory
     st.say(f"cplr-reproduce into {out}: {len(p['runs'])} training run(s), baselines {p['baselines']}, config {config}")
 
     if cxi is None:                                           # 1. data
-        src, data_kind = out/'data'/'simulated.cxi', 'simulated'
+        src, data = out/'data'/'simulated.cxi', 'simulated data'
         st.run('simulate', dict(n=n, size=size, seed=seed), [src],
                lambda: write_simulation(src, simulate(n, size, seed, select='paper', progress=not quiet)))
         select = select or 'all'                             # the simulation already is the paper-like selection
     else:
-        src, data_kind = Path(cxi), 'real'
-        pk = prepare_kwargs or {}
-        if select is None:
-            with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s: select = 'paper' if s.labels is not None else 'all'
+        src, pk = Path(cxi), prepare_kwargs or {}
+        with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s:
+            data, select = data_kind(src, s.labels), select or ('paper' if s.labels is not None else 'all')
     prepared, pk = out/'prepared.h5', {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}   # 2. prepare
     st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
                         **({'dataset': dataset} if dataset else {}), **{k: str(v) for k, v in pk.items()}), [prepared],
@@ -359,7 +373,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
         st.attempt('baselines', bsettings, [base_dir/'report.json'], baselines)
     base_rows = read_report(base_dir)['methods'] if p['baselines'] and (base_dir/'report.json').exists() else {}
 
-    dataset = dict(kind=data_kind, source=str(src), n=len(prep), size=prep.size, select=select,
+    dataset = dict(kind=data, source=str(src), n=len(prep), size=prep.size, select=select,
                    class_counts=class_counts(labels) if labels is not None else None)
     report, failed = {}, ({'failed': sorted(st.failed)} if st.failed else {})   # a failure changes what the later stages show
     if labels is None:
@@ -388,7 +402,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
         first = next(iter(emb_files), None)
         if first: save_figure(umap_panels(embs[first][0], labels, title=f'UMAP of the {first} embedding'), figs/'umap.png')
         if runs: save_figure(training_curves(runs), figs/'training_curves.png')
-        if labels is not None: save_figure(class_count_figure(labels, f'{data_kind} data'), figs/'class_counts.png')
+        if labels is not None: save_figure(class_count_figure(labels, data), figs/'class_counts.png')
     st.attempt('figures', dict(stages=all_settings, **failed), [figs/'umap.png'] if emb_files else [], figures)
 
     wall = time.time() - st.t0
@@ -396,7 +410,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
           f"- date: {datetime.date.today().isoformat()}; wall time of this invocation: {wall / 60:.1f} min "
           f"(stages run: {len(st.ran)}, skipped as done earlier: {len(st.skipped)})",
           f"- hardware: {_hardware()}",
-          f"- data: {data_kind}, {len(prep)} images from `{src}` (selection: {select}), views {prep.size}×{prep.size}",
+          f"- data: {data}, {len(prep)} images from `{src}` (selection: {select}), views {prep.size}×{prep.size}",
           f"- training: config `{config}`, runs {', '.join(f'{m} seed {s}' for m, s in p['runs'])}; baselines: {', '.join(p['baselines']) or 'none'}"]
     md += calibration_lines(prepared)
     capped = {name: e for name, e in report.get('methods', {}).items() if e.get('dim_asked')}
@@ -408,7 +422,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
         md += ['', 'Everything below comes from the stages that succeeded. The tracebacks are in `reproduce.log`; '
                'run the same command again to retry the failed stages only.', '']
     if report:
-        md += ['## Table 1', '', table1_markdown(report, data_kind, eval_seeds), '## What this run says', '', comparison_text(report),
+        md += ['## Table 1', '', table1_markdown(report, data, eval_seeds), '## What this run says', '', comparison_text(report),
                '## Table 2' + report_markdown(report).split('## Table 2', 1)[1]]
     elif labels is not None: md += ['The evaluation did not run (see *What failed*): no tables.', '']
     else:
@@ -417,7 +431,7 @@ def reproduce(out:str|Path='reproduce',  # output directory
     if st.ok('figures'): md += ['## Figures', ''] + [f"![{f.stem}](figures/{f.name})" for f in sorted(figs.glob('*.png'))]
     if labels is not None:
         real = shipped_labels()['label']; real = real[paper_selection(real)]
-        md += ['', '## Class counts', '', f"| class | {data_kind} data | paper selection of CXIDB-94 |", '|---|---|---|']
+        md += ['', '## Class counts', '', f"| class | {data} | paper selection of CXIDB-94 |", '|---|---|---|']
         md += [f"| {c} | {int(a)} | {int(b)} |" for c, a, b in zip(LABEL_NAMES, labels.sum(0), real.sum(0))]
     with atomic_write(out/'report.md') as tmp: tmp.write_text('\n'.join(md) + '\n')
     st.say(f"wrote {out/'report.md'} ({wall / 60:.1f} min)")
