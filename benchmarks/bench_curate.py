@@ -84,7 +84,8 @@ def case_default(work:Path, quick:bool)->dict:
     pca, vae = read_embeddings(work/'baselines'/'pca.h5'), read_embeddings(work/'baselines'/'vae.h5')
     embs['PCA'] = pca['embeddings']
     embs['VAE'] = vae['mu']                                       # the VAE's means: the [mu, logvar] concatenation is for W2
-    few = {name: few_label_curve(e, labels, SHOTS, seeds=5, method=method) for name, e in embs.items()}
+    metrics = {'CPLR': 'cosine', 'CLR': 'cosine', 'PCA': 'euclidean', 'VAE': 'euclidean'}   # each embedding's own geometry, as in Table 1
+    few = {name: few_label_curve(e, labels, SHOTS, seeds=5, method=method, metric=metrics[name]) for name, e in embs.items()}
     clusters = {}
     for name, e in embs.items():
         per = {}

@@ -35,7 +35,7 @@ from pathlib import Path
 from cplr_nb.explore import Explorer
 try: from cplr_nb.curate import propagate_labels as propagate
 except ImportError:                          # a stand-in with the same contract
-    def propagate(emb, labelled_idx, labelled_y, method='knn', k=None):
+    def propagate(emb, labelled_idx, labelled_y, method='knn', k=None, metric='cosine'):
         z = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         proba = labelled_y[np.argsort(-(z @ z[labelled_idx].T), 1)[:, :k or 3]].mean(1)
         proba[labelled_idx] = labelled_y

@@ -181,7 +181,7 @@ def hand_labels(self:Explorer)->tuple: # (labelled_idx (M,) int64, labelled_y (M
 def propagate(self:Explorer, method:str='logreg', # 'logreg', 'knn' or 'spreading'
               k:int=None,                         # neighbours of the kNN vote or graph (default: the propagation's own)
               embedding:str=None,                 # embedding the labels spread in (default the one shown)
-              propagate=None,                     # `f(emb, labelled_idx, labelled_y, method=, k=) -> (proba, confidence)`; default `cplr_nb.curate.propagate_labels`
+              propagate=None,                     # `f(emb, labelled_idx, labelled_y, method=, k=, metric=) -> (proba, confidence)`; default `cplr_nb.curate.propagate_labels`
              )->np.ndarray:                       # (N,) confidence of each image's labels
     "Spread the hand labels to every image."
     if not self.given: raise ValueError("label at least one image by hand before propagating")
@@ -189,7 +189,8 @@ def propagate(self:Explorer, method:str='logreg', # 'logreg', 'knn' or 'spreadin
     embedding = embedding or self.method
     if embedding not in self.embeddings: raise KeyError(f"no embedding {embedding!r}; have {list(self.embeddings)}")
     idx, y = self.hand_labels()
-    proba, conf = propagate(self.embeddings[embedding][0], idx, y, method=method, k=k)
+    emb, metric = self.embeddings[embedding]
+    proba, conf = propagate(emb, idx, y, method=method, k=k, metric=metric)
     proba, conf = np.asarray(proba, np.float32), np.asarray(conf, np.float32)
     if proba.shape != (len(self), len(self.classes)) or conf.shape != (len(self),):
         raise ValueError(f"propagation returned {proba.shape} and {conf.shape}, expected {(len(self), len(self.classes))} and {(len(self),)}")
