@@ -22,6 +22,7 @@ import argparse, json, os, platform, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py, torch
 sys.path.insert(0, str(Path(__file__).parent))
+from provenance import stamp
 
 HERE = Path(__file__).parent
 RESULTS = HERE/'facility'
@@ -181,12 +182,6 @@ def markdown(res:dict)->str:
     for key in ('hits', 'rate', 'center', 'euxfel', 'stream'):
         if key in res: parts.append(f"## {key}\n\n{res[key]['date']}, {res[key]['machine']}, commit {res[key]['commit']}.\n\n" + '\n'.join(f"- {l}" for l in res[key]['lines']) + '\n')
     return '\n'.join(parts)
-
-def stamp()->dict:
-    "When, where and at which commit a part ran (with a mark when the working tree had changes the commit does not hold)."
-    git = lambda *a: subprocess.run(['git', *a], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '..', ':!facility'))   # the results themselves do not count
-    return dict(date=time.strftime('%Y-%m-%d'), machine=machine(), commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''))
 
 # ------------------------------------------------------------------ the default on a fresh seed
 def run_quality(work:Path, seeds:int, n:int, fill:str)->dict:
@@ -437,11 +432,11 @@ if __name__ == '__main__':
     only = a.only.split(',')
     if 'views' in only:
         r = run_views(work, a.seeds, a.n)
-        res['views'] = {**stamp(), **r}; save_results(res); print(views_table(r))
+        res['views'] = {**stamp(RESULTS), **r}; save_results(res); print(views_table(r))
     if 'quality' in only:
         r = run_quality(work, a.seeds, a.n_report, a.fill)
-        res['quality'] = {**stamp(), **r}; save_results(res); print(views_table(r)); print(*r['targets'], sep='\n')
+        res['quality'] = {**stamp(RESULTS), **r}; save_results(res); print(views_table(r)); print(*r['targets'], sep='\n')
     for key, fn in [('hits', lambda: run_hits(work, 300 if a.quick else 1000)), ('rate', run_rate), ('center', lambda: run_center(work, 40 if a.quick else 100)),
                     ('euxfel', lambda: run_euxfel(work, 256 if a.quick else 4096)), ('stream', lambda: run_stream(work, 256 if a.quick else 2000))]:
         if key in only:
-            res[key] = {**stamp(), **fn()}; save_results(res); print(*res[key]['lines'], sep='\n')
+            res[key] = {**stamp(RESULTS), **fn()}; save_results(res); print(*res[key]['lines'], sep='\n')

@@ -18,15 +18,15 @@ Everything is cached under --work (default /tmp/cplr_quality): run the same comm
 (an interrupted default run restarts, for an honest wall time, unless --resume).
 The study takes about two hours on 2 CPU cores, each default run about a quarter of an hour.
 """
-import argparse, json, math, os, platform, shutil, subprocess, sys, time
+import argparse, json, math, shutil, sys
 from pathlib import Path
 import numpy as np, h5py
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
+from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
                               study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED)
 from cplr_nb.projection import prepare
-import torch
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
 from cplr_nb.report import UNTRAINED
@@ -43,7 +43,7 @@ def run_study(work:Path, seeds:int):
     RESULTS.mkdir(exist_ok=True)
     for v in res['variants'].values():               # the per-epoch curves stay; the big per-run fields do not
         for r in v['runs']: r.pop('spec', None)
-    (RESULTS/'study.json').write_text(json.dumps(res, indent=1))
+    (RESULTS/'study.json').write_text(json.dumps(dict(res, stamp=stamp(RESULTS)), indent=1))
     (RESULTS/'study.md').write_text(f"# Ablation study (validation simulation, seed {VALIDATION_SEED})\n\n" + study_table(res))
     save_fig(plot_study(res), RESULTS/'ablation.png'); save_fig(plot_minutes(res), RESULTS/'minutes.png')
     print(study_table(res))
@@ -124,20 +124,12 @@ def write_targets(runs:list):
         md += [f"| {name} | {v:.3f} | {'≤' if 'at most' in name else '≥'} {req} | {'yes' if ok else '**no**'} |" for name, v, req, ok in t]
         md.append('')
     (RESULTS/'targets.md').write_text('\n'.join(md) + '\n')
-    (RESULTS/'targets.json').write_text(json.dumps(runs, indent=1))
+    (RESULTS/'targets.json').write_text(json.dumps([dict(r, stamp=stamp(RESULTS)) for r in runs], indent=1))
     print('\n'.join(md))
 
 INDEPENDENT = HERE.parent.parent/'shared'/'data'/'independent_val.h5'
 BUDGET_DATA = {'independent': 'independent_val.h5 (another simulator, --select all)', 'default': 'default run (simulation seed 0)',
                'second': f'second simulation (seed {SECOND_SEED})', 'validation': f'validation simulation (seed {VALIDATION_SEED})'}
-
-def stamp()->dict:
-    "When, where and at which commit a part ran (marked when the tracked files had changes the commit does not hold)."
-    git = lambda *a: subprocess.run(['git', *a], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '..', ':!quality'))   # the results themselves do not count
-    gpu = 'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
-    return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
-                commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''), command=' '.join(sys.argv))
 
 def budget_data(work:Path, key:str)->tuple:
     "(prepared file, nuisance parameters or None) of one data set of the budget comparison; None when it is not there."
@@ -158,7 +150,7 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple):
         data = budget_data(work, key)
         if data is None: continue
         res = budgets(work/'budgets'/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds)
-        done[BUDGET_DATA[key]] = dict(res, stamp=stamp())
+        done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))
         md = ["# CPLR, CLR and a general library's SimCLR at several budgets (issue 19)", "",

@@ -1,6 +1,7 @@
 """The command line shared by the benchmark scripts made of named cases (bench_scale.py, bench_curate.py)."""
 import argparse, json, shutil, sys, tempfile, time, warnings
 from pathlib import Path
+from provenance import stamp, stamp_line
 
 def run_cases(doc:str,        # the script's docstring, for --help
               cases:dict,     # name -> function(workdir:Path, quick:bool) -> dict of results
@@ -24,12 +25,14 @@ def run_cases(doc:str,        # the script's docstring, for --help
             if name not in cases: raise SystemExit(f"error: unknown case {name!r}; cases: {', '.join(cases)}")
             t = time.perf_counter()
             results[name] = cases[name](work, a.quick)
+            results.setdefault('stamps', {})[name] = stamp(out.parent)
             print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
             if not a.quick:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(results, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
     finally:
         if not a.workdir: shutil.rmtree(work, ignore_errors=True)
-    print(markdown(results))
-    if not a.quick: out.with_suffix('.md').write_text(markdown(results) + '\n')
+    md = markdown(results) + ''.join(f"\n- {name}: {stamp_line(s)}" for name, s in results.get('stamps', {}).items())
+    print(md)
+    if not a.quick: out.with_suffix('.md').write_text(md + '\n')
     return results

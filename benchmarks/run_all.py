@@ -1,12 +1,19 @@
 """Run every benchmark of the project and write one Markdown file of their tables (the README's performance section).
 
   python benchmarks/run_all.py [--out benchmarks/RESULTS.md] [--quick]
+  python benchmarks/run_all.py --stale
+
 
 Each script runs in its own process, one after the other (never two at once on a 2-core machine), with the
 arguments below; its Markdown tables are collected under a heading, with the date, the hardware and the wall time of
 each script. `--quick` runs smaller cases (no 100 000-image kNN, fewer repeats) for a fast check.
+
+`--stale` runs nothing: it lists the committed results whose code inputs (the script, the benchmark modules it imports
+and every `cplr_nb` module it imports, directly or not) changed since the commit each result records, and exits with
+status 1 when there is one. A result measured with uncommitted changes is listed too: no commit holds the code it ran.
+A results file that records no commit is dated by the commit that last wrote it.
 """
-import argparse, datetime, os, platform, subprocess, sys, time
+import argparse, datetime, json, os, platform, re, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -26,6 +33,57 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it unde
     ('bench_facility.py', 'Facility data: European XFEL runs, the hit gate, the beam centre, the detector layer, the live stream (issue 18)', [], ['--quick', '--only', 'hits,rate,center']),
 ]
 
+RESULTS_FILES = {  # committed results -> the script that writes them (None: every script of `BENCHMARKS`)
+    'RESULTS.md': None, 'quality/study.json': 'bench_quality.py', 'quality/targets.json': 'bench_quality.py',
+    'quality/budgets.json': 'bench_quality.py', 'curate/results.json': 'bench_curate.py', 'scale/results.json': 'bench_scale.py',
+    'facility/results.json': 'bench_facility.py', 'guard/calibration.json': 'bench_guard.py',
+}
+ROOT = HERE.parent
+
+def git(*args)->str: return subprocess.run(['git', *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+def _imports(path:Path)->set: # (kind, name) of what a file imports: ('pkg', module of cplr_nb) or ('bench', a module beside the scripts)
+    src, out = path.read_text(), set()
+    out |= {('pkg', m) for m in re.findall(r'^\s*(?:from|import)\s+cplr_nb\.(\w+)', src, re.M)}
+    out |= {('pkg', m.strip()) for g in re.findall(r'^\s*from\s+cplr_nb\s+import\s+\(?([\w\s,]+)', src, re.M) for m in g.split(',') if m.strip()}
+    if path.parent.name == 'cplr_nb': out |= {('pkg', m) for m in re.findall(r'^\s*from\s+\.(\w+)\s+import', src, re.M)}
+    else: out |= {('bench', m) for m in re.findall(r'^\s*(?:from|import)\s+(\w+)', src, re.M) if (HERE/f'{m}.py').exists()}
+    return out
+
+def code_inputs(script:str)->list:
+    "The files a benchmark's results depend on: the script, the benchmark modules it imports, and the `cplr_nb` modules it imports, transitively."
+    todo, seen = [HERE/script], set()
+    while todo:
+        p = todo.pop()
+        if p in seen or not p.exists(): continue
+        seen.add(p)
+        todo += [ROOT/'cplr_nb'/f'{m}.py' if kind == 'pkg' else HERE/f'{m}.py' for kind, m in _imports(p)]
+    return sorted(str(p.relative_to(ROOT)) for p in seen)
+
+def _stamps(x, where='')->list: # [(where in the file, stamp)] of every dict in a results file that records a commit
+    if isinstance(x, dict):
+        if isinstance(x.get('commit'), str): return [(where or 'all', x)]
+        return [s for k, v in x.items() for s in _stamps(v, f"{where}/{k}" if where else k)]
+    if isinstance(x, list): return [s for i, v in enumerate(x) for s in _stamps(v, f"{where}[{i}]")]
+    return []
+
+def stale()->list:
+    "One line per result whose code inputs changed since the commit it records (or that ran with uncommitted changes)."
+    lines = []
+    for rel, script in RESULTS_FILES.items():
+        path = HERE/rel
+        if not path.exists(): continue
+        inputs = sorted({f for s in ([script] if script else [b[0] for b in BENCHMARKS]) for f in code_inputs(s)})
+        found = _stamps(json.loads(path.read_text())) if path.suffix == '.json' else []
+        if not found: found = [('all', dict(commit=git('log', '-1', '--format=%h', '--', str(path)), dated_by_git=True))]
+        for where, s in found:
+            commit = s['commit'].split()[0]
+            changed = git('diff', '--name-only', commit, '--', *inputs).split()   # the commit against the working tree
+            how = 'committed in' if s.get('dated_by_git') else 'measured at'
+            if changed: lines.append(f"{rel} [{where}]: {how} {s['commit'][:60]}; changed since: {', '.join(changed)}")
+            elif 'uncommitted' in s['commit']: lines.append(f"{rel} [{where}]: {how} {s['commit'][:60]}: no commit holds the code it ran")
+    return lines
+
 def tables(text:str)->str:
     "A script's output as Markdown: tables and headings kept (`##` -> `###`), other lines fenced, progress bars dropped."
     lines = [l for l in text.replace('\r', '\n').splitlines()
@@ -44,7 +102,12 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=str(HERE/'RESULTS.md')); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--only', default=None, help='comma-separated script names to run')
+    ap.add_argument('--stale', action='store_true', help='list the results whose code changed since they were measured, and run nothing')
     a = ap.parse_args()
+    if a.stale:
+        lines = stale()
+        print('\n'.join(lines) if lines else 'nothing stale: every result records a commit whose code inputs are those of the working tree')
+        sys.exit(1 if lines else 0)
     import torch
     hw = f"{platform.machine()}, {os.cpu_count()} CPU cores, {'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}, torch {torch.__version__}"
     parts = [f"# Benchmarks\n\n{datetime.date.today().isoformat()}, {hw}{' (quick cases)' if a.quick else ''}. "

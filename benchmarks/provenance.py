@@ -1,0 +1,19 @@
+"""Where a result came from: the date, the machine, the commit and the command, for every results file of the benchmarks."""
+import os, platform, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def git(*args)->str: return subprocess.run(['git', *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+def stamp(results:str|Path)->dict:
+    "When, where, at which commit and by which command a result was made; the commit is marked when tracked files other than `results` had changes it does not hold."
+    import torch
+    rel = Path(results).resolve().relative_to(ROOT)
+    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '.', f':!{rel}'))
+    gpu = 'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
+                commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''),
+                command=' '.join(['python', *[str(Path(a).resolve().relative_to(ROOT)) if i == 0 else a for i, a in enumerate(sys.argv)]]))
+
+def stamp_line(s:dict)->str: return f"{s['date']}, {s['machine']}, commit {s['commit']}: `{s['command']}`"
