@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/report.html.md"""
 
 # %% ../nbs/11_report.ipynb #299f7c1e
 from __future__ import annotations
-import hashlib, json, math, os, platform, sys, time, datetime, traceback
+import hashlib, json, math, os, platform, shutil, sys, time, datetime, traceback
 from pathlib import Path
 import numpy as np, torch
 import matplotlib.pyplot as plt
@@ -301,6 +301,16 @@ def calibration_lines(prepared:Path)->list: # the report's lines on what the dat
                        + (f"; **{e['warning']}**" if e['warning'] else ''))
     return lines
 
+def _train_stage(prepared, mode, run_dir:Path, config, epochs, seed, settings:dict, quiet:bool, overrides:dict):
+    "Train one run of `reproduce`: continue it if it was interrupted with these settings, start over if it holds another run."
+    begun = run_dir/'reproduce_settings.json'
+    settings = json.loads(json.dumps(settings, default=str))
+    if run_dir.exists() and (not begun.exists() or json.loads(begun.read_text()) != settings): shutil.rmtree(run_dir)   # other data or settings
+    if (run_dir/'model.pth').exists(): return                                      # finished with these settings; its stamp was lost
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(begun) as tmp: tmp.write_text(json.dumps(settings))
+    train(prepared, mode, run_dir, config, epochs=epochs, seed=seed, progress=not quiet, resume=(run_dir/'checkpoint.pth').exists(), **overrides)
+
 def reproduce(out:str|Path='reproduce',  # output directory
               cxi:str|Path=None,         # the user's data (CXI or HDF5/NPZ stack); default: simulate
               full:bool=False,           # all four modes, all baselines, 5 seeds (the paper's route; for a GPU)
@@ -336,20 +346,20 @@ def reproduce(out:str|Path='reproduce',  # output directory
         with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s:
             data, select = data_kind(src, s.labels), select or ('paper' if s.labels is not None else 'all')
     prepared, pk = out/'prepared.h5', {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}   # 2. prepare
-    st.run('prepare', dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
-                        **({'dataset': dataset} if dataset else {}), **{k: str(v) for k, v in pk.items()}), [prepared],
-           lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet, **pk))
+    prep_settings = dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
+                         **({'dataset': dataset} if dataset else {}), **{k: str(v) for k, v in pk.items()})
+    st.run('prepare', prep_settings, [prepared], lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet, **pk))
+    data_id = dict(file=str(prepared), **prep_settings)       # what the later stages learn from: other data, other stages
     prep = load_prepared(prepared, lazy=True)                 # metadata now, images when the figures need them
     labels = prep.labels
 
     runs, emb_files, all_settings = {}, {}, []                # 3. train, 4. embed
     for mode, s in p['runs']:
         run_dir, name = out/'runs'/f'{mode}_s{s}', MODE_NAMES[mode]
-        settings = dict(mode=mode, seed=s, config=config, epochs=epochs, data=str(prepared), **train_overrides)
+        settings = dict(mode=mode, seed=s, config=config, epochs=epochs, data=data_id, **train_overrides)
         all_settings.append(settings)
         st.attempt(f'train {mode} s{s}', settings, [run_dir/'model.pth'],
-                   lambda: train(prepared, mode, run_dir, config, epochs=epochs, seed=s, progress=not quiet,
-                                 resume=(run_dir/'checkpoint.pth').exists() and not (run_dir/'model.pth').exists(), **train_overrides))
+                   lambda: _train_stage(prepared, mode, run_dir, config, epochs, s, settings, quiet, train_overrides))
         emb_path = out/'embeddings'/f'{mode}_s{s}.h5'
         st.attempt(f'embed {mode} s{s}', settings, [emb_path],
                    lambda: write_embeddings(emb_path, embed_run(run_dir, prep), labels, 'CPLR' if mode in ('polcart', 'cartpol') else 'CLR',
@@ -358,14 +368,14 @@ def reproduce(out:str|Path='reproduce',  # output directory
         if st.ok(f'embed {mode} s{s}'): emb_files.setdefault(name, []).append(emb_path)
     floor = out/'embeddings'/'untrained.h5'                  # the same network, untrained: the floor
     if p['runs']:
-        fsettings = dict(config=config, data=str(prepared), **train_overrides)
+        fsettings = dict(config=config, data=data_id, **train_overrides)
         st.attempt('embed untrained', fsettings, [floor],
                    lambda: write_embeddings(floor, untrained_embedding(prep, config, **train_overrides), labels, UNTRAINED, '', 'cosine', 'untrained'))
     use_floor = bool(p['runs']) and st.ok('embed untrained')
 
     base_dir = out/'baselines'                                # 5. baselines
     if p['baselines']:
-        bsettings = dict(methods=p['baselines'], eval_seeds=eval_seeds, **baseline_kwargs)
+        bsettings = dict(methods=p['baselines'], eval_seeds=eval_seeds, data=data_id, **baseline_kwargs)
         all_settings.append(bsettings)
         def baselines():
             (base_dir/'report.json').unlink(missing_ok=True)        # rows of this run only, also when a method fails half-way
