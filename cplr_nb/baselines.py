@@ -20,7 +20,7 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5, cli_tool
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, _open_h5, cli_tool, check_labels
 from .embed import open_view, default_device, write_embeddings
 from .augment import resize_images
 from .evaluate import (SCORES, evaluate_embedding, neighbours_k, overlap_score, overlap_from_neighbours, _check_labels,
@@ -49,6 +49,7 @@ def load_polar(data,                   # prepared HDF5 file or `PreparedData`
     else: labels = getattr(data, 'labels', None)
     with open_view(data, view) as imgs:
         n = len(imgs)
+        if labels is not None: labels = check_labels(labels, n, getattr(data, 'source', data))   # 0/1, one row per image
         idx = np.arange(n)
         if max_images is not None and max_images < n:
             if max_images < 2: raise ValueError(f"max_images must be at least 2, got {max_images}")

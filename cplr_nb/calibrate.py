@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, numba, torch
 from scipy import fft as sfft
-from .data import DataError, read_data
+from .data import DataError, read_data, check_numbers, _open_h5
 
 # %% auto #0
 __all__ = ['HIT_RULES', 'Dark', 'dark_from_frames', 'read_dark', 'ring', 'count_lit', 'otsu', 'hit_threshold', 'parse_hits',
@@ -56,12 +56,12 @@ def read_dark(path:str|Path,      # a dark run or a dark frame: any file `read_d
               max_frames:int=1000, # dark frames read at most (evenly spread)
              )->Dark:
     "The `Dark` of a dark run (or of a single dark frame) on disk."
-    import h5py
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such dark file")
     if dataset is not None and path.suffix != '.npz':
-        with h5py.File(path, 'r') as f:
+        with _open_h5(path) as f:
             if dataset not in f: raise KeyError(f"{path}: no dataset {dataset!r}")
+            check_numbers(f[dataset].dtype, path, dataset)
             if f[dataset].ndim == 2: return dark_from_frames(f[dataset][()], f"dark frame {path.name}")
     data = read_data(path, dataset=dataset)
     rows = np.unique(np.linspace(0, len(data) - 1, min(len(data), max_frames)).round().astype(int))
@@ -331,7 +331,7 @@ def calibrate(sample:np.ndarray,       # (N,H,W) frames spread over the run
         dark = dark_from_frames(sample[blank], f"auto: {int(blank.sum())} blank frames of a sample of {len(sample)}")
     elif isinstance(dark, str) and dark == 'none': dark = None
     elif not isinstance(dark, Dark): raise ValueError(f"dark must be 'auto', 'none' or a Dark, got {dark!r}")
-    if dark is not None and dark.shape != valid.shape: raise DataError(f"a dark of shape {dark.shape} for frames of {valid.shape}")
+    if dark is not None and dark.shape != valid.shape: raise DataError(f"{dark.origin or 'the dark'}: a dark of shape {dark.shape} for frames of {valid.shape}")
     trusted = valid & (np.ones_like(valid) if dark is None else ~dark.bad)
     clean = sample - (0 if dark is None else dark.pedestal)
     sigma = robust_sigma(clean, trusted) if dark is None or dark.noise is None else float(np.median(dark.noise[trusted]))

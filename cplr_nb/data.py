@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import os, re, sys, inspect, warnings, importlib.resources
+import argparse, os, re, sys, inspect, warnings, zipfile, importlib.resources
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
@@ -15,13 +15,14 @@ from typing import Annotated
 import numpy as np, h5py
 try: import hdf5plugin  # registers the bitshuffle/LZ4/Blosc/Zstd filters detectors write, before any file is opened
 except ImportError: hdf5plugin = None
-from fastcore.script import call_parse, store_true
+from unittest import mock
+from fastcore.script import call_parse, parse_cli, is_cli, store_true
 
 # %% auto #0
 __all__ = ['LABEL_NAMES', 'RELEVANT', 'RELEVANT_IDX', 'J_PER_EV', 'CXI_IMAGE', 'CXI_LABELS', 'CXI_ENERGY', 'CXI_BUNCH',
-           'CXI_STACK', 'CLI_ERRORS', 'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'LazyImages',
-           'DiffractionData', 'read_cxi', 'atomic_write', 'write_cxi', 'read_stack', 'read_data', 'cli_errors',
-           'cli_tool']
+           'CXI_STACK', 'CLI_ERRORS', 'shipped_labels', 'paper_selection', 'class_counts', 'DataError', 'check_numbers',
+           'check_stack', 'check_labels', 'check_prepared', 'decode_names', 'LazyImages', 'DiffractionData', 'read_cxi',
+           'atomic_write', 'write_cxi', 'read_stack', 'read_data', 'cli_errors', 'usage_errors_on_one_line', 'cli_tool']
 
 # %% ../nbs/01_data.ipynb #aaedf03b
 LABEL_NAMES = ["Spherical/Oblate", "Round", "Elliptical", "Prolate", "Streak", "Bent", "Asymmetric",
@@ -63,6 +64,74 @@ def _open_h5(path:Path):
     if not h5py.is_hdf5(path): raise DataError(f"{path}: not an HDF5 file (CXI files are HDF5)")
     try: return h5py.File(path, 'r')
     except OSError as e: raise DataError(f"{path}: HDF5 file cannot be opened, it is truncated or corrupt ({e})") from e
+
+# %% ../nbs/01_data.ipynb #854804ea
+_HELD = {'b': 'booleans (a mask?)', 'c': 'complex numbers', 'S': 'strings', 'U': 'strings', 'O': 'objects', 'V': 'records', 'M': 'dates', 'm': 'time spans'}
+
+def check_numbers(dtype,               # dtype of the dataset or array
+                  path,                # the file, for the message
+                  name:str,            # the dataset, for the message
+                  what:str='real numbers (integers or floats)', # what it should hold, for the message
+                  bool_ok:bool=False,  # booleans are fine (labels, masks)
+                 ):
+    "Refuse values that are not real numbers (integers or floats; `bool_ok`: booleans too) with a `DataError` naming the file and the dataset."
+    dt = np.dtype(dtype)
+    if dt.kind in 'iuf' or (bool_ok and dt.kind == 'b'): return
+    held = 'strings' if h5py.check_string_dtype(dt) else _HELD.get(dt.kind, str(dt))
+    raise DataError(f"{path}: '{name}' holds {held}, expected {what}")
+
+def check_stack(images,               # (N,H,W) array or HDF5 dataset
+                path,                 # the file, for the message
+                name:str='images',    # the dataset, for the message
+               )->tuple:              # its shape (N,H,W)
+    "The shape of a stack of square images of real numbers, or a `DataError` naming the file and the dataset that says what is wrong: rank, size or type."
+    shape = tuple(images.shape)
+    if len(shape) != 3 or shape[1] != shape[2]: raise DataError(f"{path}: '{name}' has shape {shape}, expected (N,H,W) square images")
+    if shape[1] == 0: raise DataError(f"{path}: '{name}' has shape {shape}: images of size 0x0")
+    check_numbers(images.dtype, path, name)
+    return shape
+
+def check_labels(labels,               # (n,11) labels in `LABEL_NAMES` order
+                 n:int,                # images they belong to
+                 path,                 # the file, for the message
+                 name:str='labels',    # the dataset, for the message
+                 rows:list=None,       # names of the rows (entries) for the message; default 'row i'
+                )->np.ndarray:         # (n,11) uint8 of 0 and 1
+    "Labels as (n,11) uint8 of 0 and 1, or a `DataError` naming the file and the first bad row: wrong shape, not numbers, NaN, or values other than 0 and 1."
+    labels = np.asarray(labels)
+    if labels.shape != (n, len(LABEL_NAMES)):
+        raise DataError(f"{path}: {name} have shape {labels.shape}, expected ({n},{len(LABEL_NAMES)}) in LABEL_NAMES order")
+    check_numbers(labels.dtype, path, name, 'labels 0 or 1', bool_ok=True)
+    bad = (labels != 0) & (labels != 1)                     # NaN too
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        many = f" ({int(bad.any(1).sum())} of {n} rows have such values)" if n > 1 else ''
+        raise DataError(f"{path}: {name} must be 0 or 1, and {f'row {r}' if rows is None else rows[r]} has {labels[r, c].item()} for {LABEL_NAMES[c]}{many}")
+    return labels.astype(np.uint8)
+
+def check_prepared(path:str|Path, # prepared HDF5 file (`cplr-prepare`)
+                  )->int:         # its number of images
+    "Check what a prepared file holds before a run or an embedding uses it: two views of one shape, of real numbers, not empty; labels (N,11) of 0 and 1."
+    with _open_h5(path) as f:
+        missing = [k for k in ('polar', 'cartesian') if k not in f]
+        if missing: raise KeyError(f"{path}: not a prepared file, no {missing} dataset (make one with `cplr-prepare`)")
+        shapes = [check_stack(f[k], path, k) for k in ('polar', 'cartesian')]
+        if shapes[0] != shapes[1]: raise DataError(f"{path}: 'polar' has shape {shapes[0]} and 'cartesian' {shapes[1]}; a prepared file has one of each image")
+        n = shapes[0][0]
+        if n == 0: raise DataError(f"{path}: holds no images (views of shape {shapes[0]})")
+        if 'labels' in f: check_labels(f['labels'][()], n, path)
+    return n
+
+def decode_names(values,               # names read from an HDF5 string dataset: bytes or str
+                 path,                 # the file, for the message
+                 name:str='entries',   # the dataset, for the message
+                )->list:               # the names as str
+    "Names as str, decoded as UTF-8, or a `DataError` naming the first that is not UTF-8 text."
+    try: return [v.decode('utf-8') if isinstance(v, bytes) else str(v) for v in values]
+    except UnicodeDecodeError: pass
+    for i, v in enumerate(values):
+        try: v.decode('utf-8') if isinstance(v, bytes) else None
+        except UnicodeDecodeError: raise DataError(f"{path}: '{name}' row {i} is not UTF-8 text ({bytes(v[:40])!r})") from None
 
 # %% ../nbs/01_data.ipynb #ef6f255b
 class LazyImages:
@@ -185,8 +254,13 @@ CXI_IMAGE, CXI_LABELS = 'instrument_1/detector_1/data', 'note_1/data'
 CXI_ENERGY, CXI_BUNCH = 'instrument_1/source_1/energy', 'experimental_identifier'
 _re_entry = re.compile(r'^entry_(\d+)$')
 
+def _is_entry(key)->bool: # a group name `entry_N`; h5py gives names that are not UTF-8 as bytes
+    return bool(_re_entry.match(key if isinstance(key, str) else key.decode('latin-1')))
+
 def _entry_names(f, path):
-    names = sorted((k for k in f.keys() if _re_entry.match(k)), key=lambda k: int(_re_entry.match(k).group(1)))
+    odd = [k for k in f.keys() if isinstance(k, bytes) and k.startswith(b'entry')]   # an entry whose name was garbled
+    if odd: raise DataError(f"{path}: the entry name {odd[0]!r} is not UTF-8 text; entries must be named entry_1, entry_2, ...")
+    names = sorted((k for k in f.keys() if _is_entry(k)), key=lambda k: int(_re_entry.match(k).group(1)))
     if not names: raise DataError(f"{path}: no entry_N groups, so not a CXI file in the CXIDB-94 layout (top-level keys: {list(f.keys())[:10]})")
     return names
 
@@ -205,6 +279,8 @@ def _image_shape(f, path, names):
         if CXI_IMAGE not in f[n]: raise KeyError(f"{path}: {n} has no image at {n}/{CXI_IMAGE}")
         s = f[n][CXI_IMAGE].shape
         if len(s) != 2 or s[0] != s[1]: raise DataError(f"{path}: {n}: image has shape {s}, expected a square 2-D image")
+        if s[0] == 0: raise DataError(f"{path}: {n}: image has size 0x0")
+        check_numbers(f[n][CXI_IMAGE].dtype, path, f"{n}/{CXI_IMAGE}")
         if shape is None: shape = s
         elif s != shape: raise DataError(f"{path}: {n}: image has shape {s}, but {names[0]} has {shape}; all images must have one size")
     return shape
@@ -212,7 +288,7 @@ def _image_shape(f, path, names):
 def _label_vector(v, name, path):
     v = np.asarray(v).ravel()
     if v.shape != (len(LABEL_NAMES),): raise DataError(f"{path}: {name}: labels have length {v.size}, expected {len(LABEL_NAMES)}")
-    return v.astype(np.uint8)
+    return check_labels(v[None], 1, path, f"{name}/{CXI_LABELS}", rows=[name])[0]
 
 # %% ../nbs/01_data.ipynb #75db8091
 def read_cxi(path:str|Path,  # CXI file in the CXIDB-94 layout
@@ -291,15 +367,10 @@ class _ArrayImages(LazyImages):
     def __getstate__(self): return self.__dict__
 
 def _stack_data(images, labels, path, images_key):
-    if images.ndim != 3 or images.shape[1] != images.shape[2]:
-        raise DataError(f"{path}: '{images_key}' has shape {images.shape}, expected (N,H,W) square images")
-    n = len(images)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 2 or labels.shape != (n, len(LABEL_NAMES)):
-            raise DataError(f"{path}: labels have shape {labels.shape}, expected ({n},{len(LABEL_NAMES)}) in LABEL_NAMES order")
-        labels = labels.astype(np.uint8)
-    return labels, [f"{images_key}[{i}]" for i in range(n)]
+    "Labels and names of a stack (array or dataset), after checking its shape, its values' type and its labels."
+    check_stack(images, path, images_key)
+    names = [f"{images_key}[{i}]" for i in range(len(images))]
+    return None if labels is None else check_labels(labels, len(images), path, rows=names), names
 
 def _stack_mask(f, path, images_key, shape):
     "The bad-pixel mask of a 3-D stack: `mask` beside it in its group, or CXI's `entry_1/image_1/mask`; None if neither exists."
@@ -308,6 +379,7 @@ def _stack_mask(f, path, images_key, shape):
     for key in [f"{group}/mask" if group else 'mask', 'entry_1/image_1/mask']:
         m = f.get(key)
         if not isinstance(m, h5py.Dataset): continue
+        check_numbers(m.dtype, path, key, 'integers (CXI bit flags: nonzero is a bad pixel) or booleans', bool_ok=True)
         if m.shape == (n, *shape): return m.name            # one mask per shot: read with its image
         if m.shape != tuple(shape): raise DataError(f"{path}: mask {key} has shape {m.shape}, expected one (H,W) mask {tuple(shape)} "
                                                     f"for all images or one per image {(n, *shape)}")
@@ -325,12 +397,14 @@ def read_stack(path:str|Path,         # HDF5 (.h5/.hdf5) or NumPy .npz file
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such file")
     if path.suffix == '.npz':
+        if not zipfile.is_zipfile(path): raise DataError(f"{path}: not an NPZ archive (NumPy's zip of arrays)")
         try: z = np.load(path)
         except Exception as e: raise DataError(f"{path}: not a readable NPZ archive ({e})") from e
         with z:
             if images_key not in z: raise KeyError(f"{path}: no '{images_key}' array (arrays: {list(z.keys())})")
-            arr = np.asarray(z[images_key], np.float32)
+            arr = z[images_key]
             labels, names = _stack_data(arr, z[labels_key] if labels_key in z else None, path, images_key)
+            arr = np.asarray(arr, np.float32)
         images = _ArrayImages(arr, path, names, nonfinite)
     else:
         with _open_h5(path) as f:
@@ -356,7 +430,7 @@ def read_data(path:str|Path,         # CXI (CXIDB-94 or 3-D stack layout), HDF5 
     if path.suffix == '.npz': return read_stack(path, select, images_key=dataset or 'images', nonfinite=nonfinite)
     with _open_h5(path) as f:
         if dataset is None and getattr(f.get(CXI_STACK), 'ndim', 0) == 3: dataset = CXI_STACK
-        is_cxi = dataset is None and any(_re_entry.match(k) for k in f.keys())
+        is_cxi = dataset is None and any(_is_entry(k) for k in f.keys())
     if is_cxi: return read_cxi(path, select, nonfinite)
     return read_stack(path, select, images_key=dataset or 'images', nonfinite=nonfinite)
 
@@ -380,12 +454,31 @@ def cli_errors(debug:bool=False): # let the exception through, with its tracebac
 _DEBUG = inspect.Parameter('debug', inspect.Parameter.KEYWORD_ONLY, default=False,
                            annotation=Annotated[store_true, "show the full traceback of an error"])
 
+@contextmanager
+def usage_errors_on_one_line():
+    "argparse's errors in a command line (an unknown choice, a number that is not one) as one line `error: ...` with status 2, like `cli_errors`."
+    def error(self, message): self.exit(2, f"error: {message} (the options: {self.prog} --help)\n")
+    with mock.patch.object(argparse.ArgumentParser, 'error', error): yield
+
+def _is_console_script(frame)->bool:
+    "Whether `frame` is the top level of a script run as the program (a console script's `sys.exit(tool())`), as fastcore's `call_parse` decides it."
+    g = frame.f_globals if frame is not None else {}
+    return (frame is not None and frame.f_locals is g and g.get('__name__') == '__main__' and bool(g.get('__file__'))
+            and Path(g['__file__']).resolve() == Path(frame.f_code.co_filename).resolve())
+
 def cli_tool(func): # a console tool's function, annotated for fastcore's `call_parse`
-    "`call_parse` with a `--debug` flag: on the command line expected errors go through `cli_errors`; a Python call raises as usual."
+    "`call_parse` with a `--debug` flag: on the command line expected errors and a bad command line give one line `error: ...`; a Python call raises as usual."
     @wraps(func)
     def _tool(*args, debug=None, **kwargs):
         if debug is None: return func(*args, **kwargs)   # a Python call: the parser always passes `debug`
         with cli_errors(debug): return func(*args, **kwargs)
     sig = inspect.signature(func, eval_str=True)
     _tool.__signature__ = sig.replace(parameters=[*sig.parameters.values(), _DEBUG])
-    return call_parse(_tool)
+    parsed = call_parse(_tool)
+    @wraps(parsed)
+    def _console(*args, **kwargs):
+        if args or kwargs or is_cli() or not _is_console_script(inspect.currentframe().f_back): return parsed(*args, **kwargs)
+        with usage_errors_on_one_line(): pargs, kw, _ = parse_cli(_tool)      # the command line, read by fastcore's parser of `func`
+        res = _tool(*pargs, **kw)
+        return res if isinstance(res, int) else None
+    return _console

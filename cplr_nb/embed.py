@@ -14,7 +14,7 @@ import numpy as np, h5py, torch
 import torch.distributed as tdist
 from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool
+from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, check_numbers, check_stack, check_labels, decode_names
 from .augment import resize_images
 from .train import load_run, _init_distributed
 from .projection import prepared_entries, reference_polar, recentre, frame_views, FILLS, _parse_center
@@ -82,6 +82,7 @@ def embed_model(model:nn.Module,    # anything with `.embed(x) -> (B,D)`
                )->np.ndarray|None:  # (N,D) float32 embeddings; with gather='none' this rank's rows `shard_range(N, rank, world)`
     "Embed `images` in batches with `model.embed`, in eval mode, without augmentation; sharded over ranks when distributed."
     if not hasattr(model, 'embed'): raise TypeError(f"{type(model).__name__} has no `embed` method")
+    if not (isinstance(bs, (int, np.integer)) and bs >= 1): raise ValueError(f"bs (images per batch) must be at least 1, got {bs!r}")
     if gather not in GATHERS: raise ValueError(f"gather must be one of {GATHERS}, got {gather!r}")
     n, dev = len(images), default_device(device)
     rank, world = _dist_info()
@@ -117,6 +118,7 @@ def open_view(prepared,              # prepared HDF5 file, or an object with `po
     if isinstance(prepared, (str, Path)):
         with _open_h5(prepared) as f:
             if view not in f: raise KeyError(f"{prepared}: no '{view}' dataset (a prepared file has {list(VIEWS)}; found {list(f.keys())})")
+            if check_stack(f[view], prepared, view)[0] == 0: raise DataError(f"{prepared}: holds no images ('{view}' has shape {f[view].shape})")
             yield f[view]
     else:
         if getattr(prepared, view, None) is None: raise KeyError(f"{type(prepared).__name__} has no '{view}' images")
@@ -179,16 +181,22 @@ def read_embeddings(path:str|Path, # embeddings HDF5 file
                    )->dict:        # 'embeddings', 'labels' (or None), 'method', 'mode', 'metric', 'run', extra datasets
     "Read an embeddings file, checking shapes and values."
     with _open_h5(path) as f:
-        if 'embeddings' not in f: raise KeyError(f"{path}: no 'embeddings' dataset (keys: {list(f.keys())})")
-        d = {k: (f[k].asstr()[()].tolist() if h5py.check_string_dtype(f[k].dtype) else f[k][()]) for k in f.keys()}
+        if not isinstance(f.get('embeddings'), h5py.Dataset): raise KeyError(f"{path}: no 'embeddings' dataset (keys: {list(f.keys())})")
+        check_numbers(f['embeddings'].dtype, path, 'embeddings')
+        d = {}
+        for k, ds in f.items():
+            if not isinstance(ds, h5py.Dataset): continue
+            if not h5py.check_string_dtype(ds.dtype): d[k] = ds[()]
+            elif ds.ndim == 1: d[k] = decode_names(ds[()], path, k)      # entry names: str, refused when not UTF-8
+            else: d[k] = ds.asstr()[()].tolist() if ds.ndim else decode_names([ds[()]], path, k)[0]
         d.update({k: f.attrs.get(k, '') for k in ('method', 'mode', 'metric', 'run')})
     e = d['embeddings'] = np.asarray(d['embeddings'], np.float32)
     if e.ndim != 2: raise DataError(f"{path}: 'embeddings' has shape {e.shape}, expected (N,D)")
+    if 0 in e.shape: raise DataError(f"{path}: 'embeddings' has shape {e.shape}: {'no embeddings' if not len(e) else 'embeddings of width 0'}")
     bad = ~np.isfinite(e).all(1)
     if bad.any(): raise DataError(f"{path}: {int(bad.sum())} embeddings contain NaN/Inf (first: row {int(np.flatnonzero(bad)[0])})")
-    d['labels'] = d.get('labels')
-    if d['labels'] is not None and d['labels'].shape != (len(e), len(LABEL_NAMES)):
-        raise DataError(f"{path}: 'labels' has shape {d['labels'].shape}, expected ({len(e)},{len(LABEL_NAMES)})")
+    d['labels'] = None if d.get('labels') is None else check_labels(d['labels'], len(e), path)
+    if 'entries' in d and len(d['entries']) != len(e): raise DataError(f"{path}: {len(d['entries'])} entries for {len(e)} embeddings")
     return d
 
 # %% ../nbs/08_embed.ipynb #6291f315
@@ -320,15 +328,15 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
     try:
         rank, world = _dist_info()
         with open_view(data, view) as images: n = len(images)
+        with _open_h5(data) as f:                  # checked before the embedding, which they must fit
+            labels = check_labels(f['labels'][()], n, data) if 'labels' in f else None
+            entries = decode_names(f['entries'][()], data) if 'entries' in f else prepared_entries(f, n)
         emb = embed_run(run, data, view=view, bs=bs, device=device, progress=rank == 0, gather='none')
         if world > 1:
             parts = [_part_path(out, r, world) for r in range(world)]
             _write_part(out, emb, n)
             tdist.barrier()                        # every part written
             if rank != 0: parts = []; return
-        with _open_h5(data) as f:
-            labels = f['labels'][()] if 'labels' in f else None
-            entries = prepared_entries(f, n)
         mode = _run_config(run).get('mode', '')
         method = _method(mode)
         with ExitStack() as stack:

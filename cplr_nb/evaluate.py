@@ -13,9 +13,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 from sklearn import linear_model, metrics, model_selection, pipeline, preprocessing
 from sklearn.exceptions import ConvergenceWarning
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5, cli_tool
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, class_counts, read_data, _open_h5, cli_tool, check_labels
 from .embed import read_embeddings
-from .neighbours import check_embeddings, knn, resolve_device, _check_labels
+from .neighbours import METRICS, check_embeddings, knn, resolve_device, _check_labels
 from .neighbours import pair_overlap, neighbours_k, is_constant, overlap_score, class_average, overlap_from_neighbours
 _all_ = ['pair_overlap', 'neighbours_k', 'is_constant', 'overlap_score', 'class_average', 'overlap_from_neighbours']   # re-exported from `cplr_nb.neighbours`
 
@@ -125,6 +125,14 @@ def linear_eval(emb:np.ndarray,    # (N,D) embeddings
     return out
 
 # %% ../nbs/09_evaluate.ipynb #706d40bc
+def _check_settings(n:int, metric:str, k, seeds, folds):
+    "Refuse settings no evaluation can use, before anything is computed."
+    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if k is not None and not (isinstance(k, (int, np.integer)) and 1 <= k < n):
+        raise ValueError(f"k must be a number of neighbours in 1..{n - 1} (of {n} images, each without itself), got {k!r}")
+    if not _seed_list(seeds): raise ValueError(f"seeds must be at least 1 (or a list of seeds), got {seeds!r}")
+    if not (isinstance(folds, (int, np.integer)) and folds >= 2): raise ValueError(f"folds must be at least 2 for a cross-validation, got {folds!r}")
+
 def evaluate_embedding(emb:np.ndarray,           # (N,D) embeddings (for 'w2': concat[mu, logvar])
                        labels:np.ndarray,        # (N,11) labels in `LABEL_NAMES` order
                        metric:str='cosine',      # distance for the Overlap: cosine, euclidean, correlation, w2
@@ -137,6 +145,7 @@ def evaluate_embedding(emb:np.ndarray,           # (N,D) embeddings (for 'w2': c
                       )->dict:                   # the method's entry of report.json
     "Both measures of the paper for one embedding, in the format of a `report.json` method entry."
     emb, device = check_embeddings(emb), resolve_device(device)   # a bad device fails before the read-out
+    _check_settings(len(emb), metric, k, seeds, folds)            # ... and so do the other settings
     k = neighbours_k(len(emb)) if k is None else k
     if linear_emb is None: linear_emb = w2_isomap(emb, k, device=device) if metric == 'w2' else emb
     lin = linear_eval(linear_emb, labels, seeds, folds)
@@ -247,7 +256,9 @@ def read_labels(path:str|Path)->np.ndarray:
     "The (N,11) labels of a prepared file, a CXI file or a stack (HDF5 or NPZ)."
     if Path(path).suffix != '.npz':
         with _open_h5(path) as f:
-            if 'labels' in f: return f['labels'][()]
+            if 'labels' in f:
+                labels = f['labels'][()]
+                return check_labels(labels, len(labels) if labels.ndim else 0, path)
     labels = read_data(path).labels
     if labels is None: raise DataError(f"{path}: has no labels; the evaluation needs the expert labels")
     return labels

@@ -28,7 +28,7 @@ def check_embeddings(emb,               # (N,D) array or tensor
     "A 2-D finite numpy array, or an error that says what is wrong."
     emb = emb.detach().cpu().numpy() if isinstance(emb, Tensor) else np.asarray(emb)
     if emb.ndim != 2: raise ValueError(f"{name} must be (N,D), got shape {emb.shape}")
-    if not np.issubdtype(emb.dtype, np.number): raise ValueError(f"{name} must be numeric, got {emb.dtype}")
+    if emb.dtype.kind not in 'iuf': raise ValueError(f"{name} must be real numbers, got {emb.dtype}")
     bad = ~np.isfinite(emb).all(1)
     if bad.any(): raise ValueError(f"{name}: {int(bad.sum())} rows contain NaN/Inf (first: row {int(np.flatnonzero(bad)[0])})")
     return emb
@@ -351,6 +351,9 @@ def build_index(emb,                    # (N,D) embeddings (for 'w2': concat[mu,
     "A faiss index of `emb` for `metric`: exact (flat) or approximate (ivf, hnsw) with a search breadth tuned for recall."
     faiss = _import_faiss()
     if kind not in INDEX_KINDS: raise ValueError(f"kind must be one of {INDEX_KINDS}, got {kind!r}")
+    if not 0 < recall <= 1: raise ValueError(f"recall must be in (0, 1], got {recall!r}")
+    for name, v in (('k', k), ('nlist', nlist), ('nprobe', nprobe)):
+        if v is not None and not (isinstance(v, (int, np.integer)) and v >= 1): raise ValueError(f"{name} must be at least 1, got {v!r}")
     z, center = _index_features(emb, metric)
     n, d = z.shape
     if n < 2: raise ValueError(f"an index needs at least 2 embeddings, got {n}")

@@ -14,9 +14,9 @@ import numpy as np, h5py, numba
 from .data import DataError, read_data
 
 # %% auto #0
-__all__ = ['FACILITY_EXTRA', 'GEOMETRY_CLASSES', 'STACK_PATTERN', 'facility_module', 'load_geometry', 'Assembler', 'Batch',
-           'Source', 'StackSource', 'FolderSource', 'EuXFELRun', 'mock_euxfel_run', 'train_frames', 'BridgeStream',
-           'is_euxfel_run', 'open_source', 'sample_size', 'open_dark', 'calibrate_source']
+__all__ = ['FACILITY_EXTRA', 'GEOMETRY_CLASSES', 'STACK_PATTERN', 'facility_module', 'panel_layout', 'load_geometry', 'Assembler',
+           'Batch', 'Source', 'StackSource', 'FolderSource', 'EuXFELRun', 'mock_euxfel_run', 'train_frames',
+           'BridgeStream', 'is_euxfel_run', 'open_source', 'sample_size', 'open_dark', 'calibrate_source']
 
 # %% ../nbs/02c_sources.ipynb #279faf25
 FACILITY_EXTRA = 'pip install "cplr_nb[facility]"'
@@ -52,6 +52,17 @@ def _generic_geometry(eg, path:Path, module_shape:tuple):
         raise DataError(f"{path}: a geometry of {len(order)} panels of {ss}x{fs} pixels, and the data's modules are {tuple(module_shape)}")
     return geom
 
+def panel_layout(path:str|Path, # CrystFEL .geom file
+                )->tuple:       # (modules, slow scan, fast scan) its panels cover; modules None when the panels name no module index
+    "What data a CrystFEL geometry's panels are for: the modules (the panels' index in the data) and the extent of each."
+    from cfel_fmt.geometry import load_crystfel_geometry
+    try: panels = load_crystfel_geometry(str(path)).detector['panels']
+    except Exception as e: raise DataError(f"{path}: not a CrystFEL geometry file ({type(e).__name__}: {e})") from None
+    ss = max(d['orig_max_ss'] for d in panels.values()) + 1
+    fs = max(d['orig_max_fs'] for d in panels.values()) + 1
+    idx = [next((i for i in d['dim_structure'] if isinstance(i, int)), None) for d in panels.values()]
+    return (None if None in idx else max(idx) + 1, ss, fs)
+
 def load_geometry(path:str|Path,      # CrystFEL .geom file
                   module_shape:tuple, # (modules, slow scan, fast scan) of the data
                  ):
@@ -60,6 +71,11 @@ def load_geometry(path:str|Path,      # CrystFEL .geom file
     path, module_shape = Path(path), tuple(int(s) for s in module_shape)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such geometry file")
     if len(module_shape) != 3: raise DataError(f"data of shape {module_shape} are not (modules, slow scan, fast scan)")
+    m, ss, fs = panel_layout(path)
+    if (m, ss, fs) != module_shape and (m is not None or (ss, fs) != (module_shape[0] * module_shape[1], module_shape[2])):
+        covers = f"{m} modules of {ss}x{fs} pixels" if m is not None else f"one frame of {ss}x{fs} pixels"
+        raise DataError(f"{path}: not a CrystFEL geometry for modules of {module_shape}: its panels cover {covers}, "
+                        f"and the data have {module_shape[0]} modules of {module_shape[1]}x{module_shape[2]}")
     fits = [getattr(eg, n) for n in GEOMETRY_CLASSES if tuple(getattr(eg, n).expected_data_shape[-2:]) == module_shape[1:]
             and getattr(eg, n).expected_data_shape[0] in (0, module_shape[0]) or (n == 'JUNGFRAUGeometry' and module_shape[1:] == (512, 1024))]
     with warnings.catch_warnings():
@@ -440,8 +456,11 @@ def open_source(src:str|Path,          # tcp://host:port, a run folder, a folder
         return EuXFELRun(p, geom, detector)
     if geom is not None: raise ValueError(f"{p}: --geom is for module data (a European XFEL run or a stream), and this is a stack of assembled images")
     if detector is not None: raise ValueError(f"{p}: --detector names the detector of a European XFEL run or stream")
-    if p.is_dir(): return FolderSource(p, pattern, dataset, select, nonfinite)
-    return StackSource(p, dataset, select, nonfinite)
+    source = FolderSource(p, pattern, dataset, select, nonfinite) if p.is_dir() else StackSource(p, dataset, select, nonfinite)
+    if not len(source):
+        source.close()
+        raise DataError(f"{p}: holds no images (0 frames of {source.shape[0]}x{source.shape[1]})")
+    return source
 
 # %% ../nbs/02c_sources.ipynb #fcddd0c2
 def sample_size(shape:tuple, sample:int=512, max_mb:float=512.)->int: # frames of `shape` for the calibration sample

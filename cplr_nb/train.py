@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/train.html.md"""
 
 # %% ../nbs/07_train.ipynb #c0ad4501
 from __future__ import annotations
-import json, math, os, random, signal, socket, sys, threading, time, warnings, copy
+import json, math, os, pickle, random, signal, socket, sys, threading, time, warnings, copy
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
 from fastai.torch_core import norm_bias_params
-from .data import atomic_write, cli_tool
+from .data import DataError, atomic_write, cli_tool, check_prepared
 from .projection import PreparedData, load_prepared
 from .augment import PAIR_MODES, pair_dls, resize_views, mode_views
 from .model import create_model, encoder_spec, ContrastiveModel
@@ -32,12 +32,12 @@ from .loss import NTXentLoss
 from .neighbours import overlap_score
 
 # %% auto #0
-__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'LOG_COLUMNS', 'RUNTIME_KEYS',
-           'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss',
-           'ContrastiveCallback', 'epoch_seed', 'EpochSeeds', 'WarmupCosine', 'overlap_probe', 'read_log',
-           'embed_images', 'partner_top1', 'RunLogger', 'Checkpointer', 'Preempted', 'StopOnSignal', 'RunLocked',
-           'lock_run', 'DistributedCallback', 'cpu_bf16', 'ChannelsLast', 'CPUBFloat16', 'contrastive_learner', 'train',
-           'load_run', 'cplr_train']
+__all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'POSITIVE_KEYS',
+           'NONNEGATIVE_KEYS', 'LOG_COLUMNS', 'RUNTIME_KEYS', 'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr',
+           'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback', 'epoch_seed', 'EpochSeeds',
+           'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1', 'RunLogger', 'Checkpointer',
+           'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback', 'cpu_bf16', 'ChannelsLast',
+           'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -113,6 +113,20 @@ CONFIGS = {
 CONFIGS['paper'] = dict(CONFIGS['reference'], encoder='paper', embed_layer='head1', head_hidden=1024)
 OPTIMIZERS = ('lars', 'adamw')
 DEFAULT_TEMPERATURE = {'polcart': 0.1, 'cartpol': 0.075, 'polpol': 0.2, 'cartcart': 0.2}
+POSITIVE_KEYS = ('epochs', 'bs', 'size', 'steps', 'epoch_steps', 'probe_max', 'temperature', 'base_lr')   # > 0 where set
+NONNEGATIVE_KEYS = ('warmup_epochs', 'probe_every', 'checkpoint_minutes', 'probe_minutes', 'weight_decay', 'trust_coeff')
+
+def _check_values(cfg:dict):
+    "Refuse settings no run can use (a negative size, no epochs, a batch of one pair, ...), naming the setting."
+    for k in POSITIVE_KEYS + NONNEGATIVE_KEYS:
+        v = cfg.get(k)
+        if v is None: continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)): raise ValueError(f"{k} must be a number, got {v!r}")
+        if not (v > 0 if k in POSITIVE_KEYS else v >= 0): raise ValueError(f"{k} must be {'positive' if k in POSITIVE_KEYS else 'at least 0'}, got {v!r}")
+    if cfg.get('bs', 2) < 2: raise ValueError(f"bs must be at least 2 pairs (each pair's negatives are the other pairs), got {cfg['bs']}")
+    if cfg.get('size', 8) < 8: raise ValueError(f"size must be at least 8 pixels, got {cfg['size']}")
+    if not 0 <= cfg.get('valid_pct', 0) < 1: raise ValueError(f"valid_pct must be in [0, 1), got {cfg['valid_pct']!r}")
+    if not 0 <= cfg.get('momentum', 0) < 1: raise ValueError(f"momentum must be in [0, 1), got {cfg['momentum']!r}")
 
 def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dict
                 mode:str='polcart',    # pair mode, one of `PAIR_MODES`
@@ -130,7 +144,8 @@ def make_config(config:str|dict='cpu', # a key of `CONFIGS` or a full config dic
     if bad: raise ValueError(f"unknown config keys {bad}; known: {sorted(CONFIGS['cpu'])}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if cfg.get('optimizer', 'lars') not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {cfg['optimizer']!r}")
-    cfg.update(mode=mode, seed=seed, temperature=float(temperature or cfg.get('temperature') or DEFAULT_TEMPERATURE[mode]))
+    cfg.update(mode=mode, seed=seed, temperature=float(temperature if temperature is not None else cfg.get('temperature') or DEFAULT_TEMPERATURE[mode]))
+    _check_values(cfg)
     enc = cfg['encoder']
     cfg['model'] = dict(encoder=encoder_spec(**enc) if isinstance(enc, dict) else encoder_spec(enc),
                         embed_layer=cfg['embed_layer'], head_hidden=cfg['head_hidden'], out_features=cfg['out_features'])
@@ -480,7 +495,9 @@ def contrastive_learner(dls,                 # `pair_dls` DataLoaders
 
 # %% ../nbs/07_train.ipynb #1bb44c2c
 def _load(path, device='cpu'):
-    return torch.load(path, map_location=device, weights_only=True)
+    try: return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as e:     # not a file torch.save wrote, or one cut short
+        raise DataError(f"{path}: cannot be read as PyTorch weights, it is damaged or was not written by cplr-train ({type(e).__name__}: {str(e).strip().split('. ')[0][:100]})") from None
 
 def _read_resized(views, idx:np.ndarray, size:int, bs:int=256)->torch.Tensor:
     "Images `idx` of `views` (array or `PreparedViews`) at `size`, (n,1,size,size), read and resized in batches."
@@ -520,6 +537,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
          )->Path:                 # the run directory
     "Train a contrastive model on a prepared file; resumable, single- or multi-process (torchrun); SIGTERM saves and stops (`Preempted`)."
     out = Path(out)
+    made = not out.exists()           # a run directory this call makes and leaves empty (it failed first) is removed again
     created_pg = _init_distributed()
     rank, ws = _rank_world()
     lock = None
@@ -537,6 +555,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
             cfg.update(data=str(getattr(data, 'source', data)), world_size=ws)
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
+        if not isinstance(data, PreparedData): check_prepared(data)
         prep = data if isinstance(data, PreparedData) else load_prepared(data, lazy=True)     # views read per batch (or cached below)
         ck = _load(out/'checkpoint.pth') if resume and (out/'checkpoint.pth').exists() else None     # on the CPU: RNG states are CPU tensors
         start = ck['epoch'] + 1 if ck else 0
@@ -578,6 +597,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         if ws > 1: dist.barrier()
     finally:
         if lock is not None: lock.unlink(missing_ok=True)
+        if made and rank == 0 and out.is_dir() and not any(out.iterdir()): out.rmdir()
         if created_pg: dist.destroy_process_group()
     return out
 
@@ -588,11 +608,22 @@ def load_run(run_dir,          # a run directory written by `train`
     "The trained model of a run (`model.pth`, else the last checkpoint) and its configuration."
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory written by cplr-train")
-    cfg = json.loads((run_dir/'config.json').read_text())
+    try: cfg = json.loads((run_dir/'config.json').read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise DataError(f"{run_dir/'config.json'}: not valid JSON ({e})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), dict):
+        raise DataError(f"{run_dir/'config.json'}: not the configuration of a run (no 'model' in it)")
     model = create_model(**cfg['model'])
-    if (run_dir/'model.pth').exists(): sd = _load(run_dir/'model.pth', device)
-    elif (run_dir/'checkpoint.pth').exists(): sd = _load(run_dir/'checkpoint.pth', device)['model']
-    else: raise FileNotFoundError(f"{run_dir}: neither model.pth nor checkpoint.pth; the run has not finished an epoch")
+    path = run_dir/'model.pth' if (run_dir/'model.pth').exists() else run_dir/'checkpoint.pth'
+    if not path.exists(): raise FileNotFoundError(f"{run_dir}: neither model.pth nor checkpoint.pth; the run has not finished an epoch")
+    sd = _load(path, device)
+    if path.name == 'checkpoint.pth': sd = sd.get('model') if isinstance(sd, dict) else None
+    if not isinstance(sd, dict): raise DataError(f"{path}: holds no model weights")
+    own = model.state_dict()
+    missing, unexpected = [k for k in own if k not in sd], [k for k in sd if k not in own]
+    other = [k for k in own if k in sd and tuple(own[k].shape) != tuple(sd[k].shape)]
+    if missing or unexpected or other:
+        raise DataError(f"{path}: weights of another model than config.json's ({cfg['model']['encoder']}): {len(missing)} missing, "
+                        f"{len(unexpected)} unexpected, {len(other)} of another shape (first: {(missing + unexpected + other)[0]})")
     model.load_state_dict(sd)
     return model.to(device).eval(), cfg
 
