@@ -65,7 +65,7 @@ def _open_h5(path:Path):
     try: return h5py.File(path, 'r')
     except OSError as e: raise DataError(f"{path}: HDF5 file cannot be opened, it is truncated or corrupt ({e})") from e
 
-# %% ../nbs/01_data.ipynb #854804ea
+# %% ../nbs/01_data.ipynb #bca0bf53
 _HELD = {'b': 'booleans (a mask?)', 'c': 'complex numbers', 'S': 'strings', 'U': 'strings', 'O': 'objects', 'V': 'records', 'M': 'dates', 'm': 'time spans'}
 
 def check_numbers(dtype,               # dtype of the dataset or array
@@ -155,6 +155,11 @@ class LazyImages:
         self._f = None
 
     def __len__(self): return len(self.names)
+    def subset(self, idx:np.ndarray)->LazyImages: # the images at positions `idx`, as another `LazyImages` of the same file
+        "The images at positions `idx`, read lazily from the same file."
+        rows = None if self.rows is None else self.rows[idx]
+        keys = self.keys if rows is not None else [self.keys[i] for i in idx]
+        return LazyImages(self.path, keys, [self.names[i] for i in idx], self.shape, rows, self.mask, self.nonfinite)
     def __repr__(self): return f"LazyImages({len(self)} images of {self.shape[0]}x{self.shape[1]} in {self.path.name})"
     def __getstate__(self): return {**self.__dict__, '_f': None}
 
@@ -242,11 +247,7 @@ class DiffractionData:
             idx = np.asarray(select)
             idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(int)
         if len(idx) == 0: raise DataError(f"{self.source}: the selection {select!r} leaves no image (of {len(self)})")
-        im = self.images
-        rows = None if im.rows is None else im.rows[idx]
-        keys = im.keys if rows is not None else [im.keys[i] for i in idx]
-        images = LazyImages(im.path, keys, [im.names[i] for i in idx], im.shape, rows, im.mask, im.nonfinite)
-        return DiffractionData(images, None if self.labels is None else self.labels[idx], self.photon_energy_ev[idx],
+        return DiffractionData(self.images.subset(idx), None if self.labels is None else self.labels[idx], self.photon_energy_ev[idx],
                                self.bunch_id[idx], [self.entries[i] for i in idx], self.source, self.label_names)
 
 # %% ../nbs/01_data.ipynb #81ffcee2
@@ -365,6 +366,7 @@ class _ArrayImages(LazyImages):
     def file(self): return self._f
     def close(self): pass
     def __getstate__(self): return self.__dict__
+    def subset(self, idx): return _ArrayImages(self._f['images'][idx], self.path, [self.names[i] for i in idx], self.nonfinite)
 
 def _stack_data(images, labels, path, images_key):
     "Labels and names of a stack (array or dataset), after checking its shape, its values' type and its labels."
