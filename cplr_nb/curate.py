@@ -10,7 +10,7 @@ import csv, json, math, re, warnings
 from pathlib import Path
 from typing import Annotated
 import numpy as np, h5py, torch
-from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5
+from .data import LABEL_NAMES, RELEVANT, RELEVANT_IDX, DataError, atomic_write, cli_tool, _open_h5, check_prepared, decode_names
 from .neighbours import check_embeddings, metric_features, EmbeddingIndex
 
 # %% auto #0
@@ -23,9 +23,12 @@ __all__ = ['PROPAGATION', 'CLUSTERING', 'EntryNames', 'resolve_queries', 'search
 # %% ../nbs/14_curate.ipynb #a44393f9
 class EntryNames:
     "The entry names of an embeddings file, kept as the file's bytes and decoded one at a time (not all 10⁶ of them for 10 hits)."
-    def __init__(self, f:h5py.File, n:int): self.raw, self.n = (f['entries'][()] if 'entries' in f else None), n
+    def __init__(self, f:h5py.File, n:int): self.raw, self.n, self.path = (f['entries'][()] if 'entries' in f else None), n, f.filename
     def __len__(self): return self.n
-    def __getitem__(self, i): return str(i) if self.raw is None else self.raw[i].decode()
+    def __getitem__(self, i):
+        if self.raw is None: return str(i)
+        try: return self.raw[i].decode()
+        except UnicodeDecodeError: return decode_names(self.raw, self.path)[i]   # raises: names the file and its first name that is not UTF-8
     def rows(self, name:str)->list: return [] if self.raw is None else np.flatnonzero(self.raw == name.encode()).tolist()
 
 def resolve_queries(entries,      # entry names of the embeddings file (a list or `EntryNames`)
@@ -46,6 +49,9 @@ def resolve_queries(entries,      # entry names of the embeddings file (a list o
         rows.append(i)
     return np.asarray(rows, np.int64)
 
+def _check_k(k:int): # neighbours per query
+    if k < 1: raise ValueError(f"k (neighbours per query) must be at least 1, got {k}")
+
 def search(emb:np.ndarray,          # (N,D) embeddings searched
            queries,                 # row indices of shots of `emb`, or (Q,D) query embeddings (float)
            k:int=10,                # neighbours per query
@@ -54,6 +60,7 @@ def search(emb:np.ndarray,          # (N,D) embeddings searched
            entries:list=None,       # entry names of `emb`, for the answer
           )->list:                  # one dict per hit: query, query_row (-1: not a shot of `emb`), rank, row, entry, distance
     "The k nearest shots of every query, nearest first; a query that is a shot of `emb` is not its own neighbour."
+    _check_k(k)
     emb = check_embeddings(emb)
     q = np.asarray(queries)
     own = q.ndim == 1                                        # rows of `emb`
@@ -371,12 +378,11 @@ def prepared_rows(emb_path:str|Path, # embeddings file (cplr-embed, cplr-baselin
     with _open_h5(emb_path) as f:
         if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
         n = len(f['embeddings'])
-        names = f['entries'].asstr()[()] if 'entries' in f else None
+        names = np.asarray(decode_names(f['entries'][()], emb_path), object) if 'entries' in f else None
         index = f['index'][()] if 'index' in f else None             # cplr-baselines: rows of the prepared file (a random subset)
         labels = f['labels'][()] if 'labels' in f else None
+    m = check_prepared(data)
     with _open_h5(data) as f:
-        if 'polar' not in f: raise KeyError(f"{data}: no 'polar' dataset, not a prepared file")
-        m = len(f['polar'])
         own = np.asarray(prepared_entries(f, m), object)
         own_labels = f['labels'][()] if 'labels' in f else None
     wrong = f"{data} is not the prepared file of {emb_path}"
@@ -452,6 +458,7 @@ def search_file(emb_path:str|Path, # embeddings file (cplr-embed)
                 **calibration,     # geom, detector, center, dark, hits for `images` (`query_embeddings`)
                )->list:            # `search`'s hits
     "Search an embeddings file for the shots nearest to some of its shots or to new images."
+    _check_k(k)
     if (query is None) == (images is None and query_emb is None): raise ValueError("give either query (entries or rows of the file) or images (a raw image file)")
     with _open_h5(emb_path) as f:
         if 'embeddings' not in f: raise KeyError(f"{emb_path}: no 'embeddings' dataset, not an embeddings file")
@@ -500,6 +507,7 @@ def cplr_search(emb:Annotated[str, "embeddings file (cplr-embed)", {'opt': True,
     "The nearest shots of each query, with distances: printed, written as CSV/JSON, drawn as a montage."
     if montage and not data: raise ValueError("--montage needs --data, the prepared file of the shots, for their images")
     if images is not None and src is not None: raise ValueError("give the query images once, with --images or --src")
+    _check_k(k)                                                 # before query images are embedded
     rows = prepared_rows(emb, data) if montage else None         # refused before anything is computed: the images must be these shots'
     images, qe, qviews = images if images is not None else src, None, None
     if images is not None:                                      # embedded once: for the search and the montage

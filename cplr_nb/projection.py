@@ -14,14 +14,15 @@ import numpy as np, h5py, torch, torch.nn.functional as F
 from scipy import ndimage
 from typing import Annotated
 from fastprogress.fastprogress import progress_bar
-from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, hdf5plugin
+from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, hdf5plugin, check_prepared, decode_names
+from .calibrate import parse_hits
 from .sources import open_source, calibrate_source
 
 # %% auto #0
 __all__ = ['FILLS', 'PREPARED_DTYPES', 'COMPRESSIONS', 'BLOSC_READING', 'polar_to_cartesian', 'hole_mask', 'ViewGeometry',
            'minmax_scale', 'fill_masked', 'reference_polar', 'reference_views', 'recentre', 'open_prepared',
            'PreparedViews', 'PreparedData', 'prepared_entries', 'write_prepared', 'load_prepared', 'release_memory',
-           'frame_views', 'prepare', 'cplr_prepare']
+           'frame_views', 'check_prepare_options', 'prepare', 'cplr_prepare']
 
 # %% ../nbs/03_projection.ipynb #f02f6e14
 def _angles_radii(size:int): # output side S
@@ -341,9 +342,9 @@ def _new_prepared(f, n, size, labelled, source, entries, dtype='float16', compre
 def prepared_entries(f:h5py.File, # an open prepared file
                      n:int,       # its number of images
                     )->list:      # the entry name of each image (its index when the file has none)
-    "Entry names of a prepared file: the `entries` dataset, or the `entries` attribute of files written before it became one."
-    if 'entries' in f: return f['entries'].asstr()[()].tolist()
-    if 'entries' in f.attrs: return [e.decode() if isinstance(e, bytes) else str(e) for e in f.attrs['entries']]
+    "Entry names of a prepared file: the `entries` dataset, or the `entries` attribute of files written before it became one; a `DataError` for a name that is not UTF-8."
+    if 'entries' in f: return decode_names(f['entries'][()], f.filename)
+    if 'entries' in f.attrs: return decode_names(f.attrs['entries'], f.filename)
     return [str(i) for i in range(n)]
 
 def write_prepared(path, polar, cartesian, labels=None, source='', entries=None, photon_energy_ev=None, bunch_id=None,
@@ -363,16 +364,14 @@ def write_prepared(path, polar, cartesian, labels=None, source='', entries=None,
 def load_prepared(path:str|Path, # prepared HDF5 file
                   lazy:bool=False, # views read on indexing (`PreparedViews`) instead of into memory
                  )->PreparedData:
-    "Read a prepared file: its views as float32 in memory, or (`lazy`) on indexing; labels and metadata always."
+    "Read a prepared file, checked first (`check_prepared`): its views as float32 in memory, or (`lazy`) on indexing; labels and metadata always."
     path = Path(path)
+    n = check_prepared(path)                               # views, shapes and labels, before a view is read
     with open_prepared(path) as f:
-        missing = [k for k in ('polar', 'cartesian') if k not in f]
-        if missing: raise KeyError(f"{path}: not a prepared file, no {missing} dataset (make one with `cplr-prepare`)")
         if lazy: polar, cart = PreparedViews(path, 'polar'), PreparedViews(path, 'cartesian')
         else: polar, cart = (np.asarray(f[k][()], np.float32) for k in ('polar', 'cartesian'))
         labels = f['labels'][()] if 'labels' in f else None
-        _check_views(polar, cart, labels)
-        a, n = f.attrs, len(polar)
+        a = f.attrs
         return PreparedData(polar, cart, labels, list(a.get('label_names', LABEL_NAMES)),
                             prepared_entries(f, n), str(a.get('source', '')),
                             f['photon_energy_ev'][()] if 'photon_energy_ev' in f else np.full(n, np.nan),
@@ -406,6 +405,26 @@ def frame_views(batch,               # a `cplr_nb.sources.Batch` of frames
     if polar_only: return reference_polar(x, size, batch.names, v, fill)
     return reference_views(x, size, batch.names, v, fill)
 
+def check_prepare_options(size:int=256,        # side of the views
+                          batch_size:int=32,   # detector images in memory at once
+                          center=None,         # beam centre: (row, col), 'auto' or None
+                          dark=None,           # 'auto', 'none'/None, a dark run or frame, or a `cplr_nb.calibrate.Dark`
+                          hits=None,           # 'auto', 'none', 'litpixel:N' or None
+                          fill:str='partner',  # how untrusted pixels are filled (`fill_masked`)
+                          dtype:str='float16', # how the views are stored
+                          compression:str='blosc', # how they are compressed
+                         ):
+    "Refuse a setting of `prepare` that cannot work, with an error that names it, before the source is opened or a file written."
+    for name, v in (('size', size), ('batch_size', batch_size)):
+        if v < 1: raise ValueError(f"{name} must be positive, got {v}")
+    if fill not in FILLS: raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    if center is not None and not isinstance(center, str): recentre(torch.zeros(1, 1, 2, 2), center)   # a centre that is not (row, col)
+    if hits is not None: parse_hits(hits)
+    if isinstance(dark, (str, Path)) and str(dark) not in ('auto', 'none') and not Path(dark).exists():
+        raise FileNotFoundError(f"{dark}: no such dark run or frame (--dark)")
+    if dtype not in PREPARED_DTYPES: raise ValueError(f"dtype must be one of {PREPARED_DTYPES}, got {dtype!r}")
+    _compression(compression)                              # a known name, and its filter there
+
 def prepare(src:str|Path,       # where the data are: a CXI/HDF5/NPZ stack, a folder of them, or a European XFEL run folder
             out:str|Path,       # prepared HDF5 file to write
             size:int=256,       # side of the views
@@ -426,8 +445,7 @@ def prepare(src:str|Path,       # where the data are: a CXI/HDF5/NPZ stack, a fo
             sample:int=512,     # frames the calibration is found from
            )->Path:
     "Calibrate `src` (dark, hits, beam centre), apply the reference preprocessing to every selected frame it keeps, and write the prepared file `out`."
-    if fill not in FILLS: raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
-    if center is not None and not isinstance(center, str): recentre(torch.zeros(1, 1, 2, 2), center)   # a bad centre fails before anything is read
+    check_prepare_options(size, batch_size, center, dark, hits, fill, dtype, compression)   # before anything is read
     source = open_source(src, geom, detector, dataset, select, nonfinite)
     try:
         if not source.finite: raise ValueError(f"{src}: a live stream has no end to prepare; follow it with cplr-watch")

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastcore.script import store_true
 from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_labels, paper_selection, cli_tool
 from .simulate import simulate, write_simulation
-from .projection import prepare, load_prepared, open_prepared
+from .projection import prepare, load_prepared, open_prepared, check_prepare_options
 from .sources import open_source
 from .train import train, read_log, make_config, CONFIGS
 from .model import create_model
@@ -106,6 +106,7 @@ def plan(full:bool=False,       # all four modes, all baselines, 5 seeds
     modes = list(modes or (MODE_NAMES if full else ['polcart', 'polpol']))
     bad = [m for m in modes if m not in MODE_NAMES]
     if bad: raise ValueError(f"unknown pair modes {bad}; choose from {list(MODE_NAMES)}")
+    if seeds is not None and seeds < 1: raise ValueError(f"seeds must be at least 1, got {seeds}")
     seeds = seeds or (5 if full else 3)
     baselines = list(baselines if baselines is not None else (ALL_BASELINES if full else FAST_BASELINES))
     bad = [b for b in baselines if b not in ALL_BASELINES]
@@ -331,21 +332,26 @@ def reproduce(out:str|Path='reproduce',  # output directory
               prepare_kwargs:dict=None,  # the data's calibration for `prepare`: geom, detector, center, dark, hits, fill (`cplr_nb.sources`)
              )->dict:                    # the report (report.json content; {} without labels)
     "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped; raise `StageError` after the report if a stage failed."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    st, p = Stages(out, quiet), plan(full, seeds, modes, baselines)
+    out, p = Path(out), plan(full, seeds, modes, baselines)    # the inputs, checked before anything is made in `out`
     train_overrides, baseline_kwargs = dict(train_overrides or {}), dict(baseline_kwargs or {})
+    for mode in dict.fromkeys(m for m, _ in p['runs']): make_config(config, mode, epochs=epochs, **train_overrides)
+    pk = {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}
+    check_prepare_options(size, center=pk.get('center'), dark=pk.get('dark'), hits=pk.get('hits'), fill=pk.get('fill', 'partner'))
+    if cxi is None:
+        if n < 1: raise ValueError(f"n must be at least 1, got {n}")
+        if size < 8: raise ValueError(f"size (detector pixels of the simulation) must be at least 8, got {size}")
+        src, data, select = out/'data'/'simulated.cxi', 'simulated data', select or 'all'   # the simulation already is the paper-like selection
+    else:
+        src = Path(cxi)
+        with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s:
+            data, select = data_kind(src, s.labels), select or ('paper' if s.labels is not None else 'all')
+    st = Stages(out, quiet)
     st.say(f"cplr-reproduce into {out}: {len(p['runs'])} training run(s), baselines {p['baselines']}, config {config}")
 
     if cxi is None:                                           # 1. data
-        src, data = out/'data'/'simulated.cxi', 'simulated data'
         st.run('simulate', dict(n=n, size=size, seed=seed), [src],
                lambda: write_simulation(src, simulate(n, size, seed, select='paper', progress=not quiet)))
-        select = select or 'all'                             # the simulation already is the paper-like selection
-    else:
-        src, pk = Path(cxi), prepare_kwargs or {}
-        with open_source(src, pk.get('geom'), pk.get('detector'), dataset) as s:
-            data, select = data_kind(src, s.labels), select or ('paper' if s.labels is not None else 'all')
-    prepared, pk = out/'prepared.h5', {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}   # 2. prepare
+    prepared = out/'prepared.h5'                              # 2. prepare
     prep_settings = dict(src=str(src), size=size, select=select, mtime=Path(src).stat().st_mtime, bytes=Path(src).stat().st_size,
                          **({'dataset': dataset} if dataset else {}), **{k: str(v) for k, v in pk.items()})
     st.run('prepare', prep_settings, [prepared], lambda: prepare(src, prepared, size=size, select=select, dataset=dataset, progress=not quiet, **pk))

@@ -506,7 +506,9 @@ def _source(src, dataset, pattern, lag, complete, settle, geom, detector, timeou
     if src.is_dir(): return NewFiles(src, pattern or '*.cxi,*.h5,*.hdf5,*.npz', dataset, settle, logged=logged)
     if pattern is not None: raise ValueError(f"--pattern is for a folder, and {src} is not one")
     if src.suffix == '.npz': raise ValueError(f"{src}: an NPZ file cannot grow; watch an HDF5 file, or a folder of files")
-    return GrowingStack(src, dataset, lag, complete, logged=logged)
+    stack = GrowingStack(src, dataset, lag, complete, logged=logged)
+    if log is None: stack.looks()      # a file there already must hold the stack before a log is begun (one not there yet is waited for)
+    return stack
 
 def _first_frames(source, pos:dict, n:int, stop:threading.Event, poll:float, once:bool)->Batch|None:
     "Up to `n` frames the watch has not read yet, in the order it will read them (they are read again): the calibration's sample."
