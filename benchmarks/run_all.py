@@ -31,12 +31,14 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it unde
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
     ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),
     ('bench_facility.py', 'Facility data: European XFEL runs, the hit gate, the beam centre, the detector layer, the live stream (issue 18)', [], ['--quick', '--only', 'hits,rate,center']),
+    ('bench_guard.py', 'Calibration of the quality guard (issue 20)', [], None),    # half an hour of training: no quick case
+    ('chaos.py', 'Fault injection: SIGKILL and rerun of prepare, train, embed and watch (issue 20)', [], None),
 ]
 
 RESULTS_FILES = {  # committed results -> the script that writes them (None: every script of `BENCHMARKS`)
     'RESULTS.md': None, 'quality/study.json': 'bench_quality.py', 'quality/targets.json': 'bench_quality.py',
     'quality/budgets.json': 'bench_quality.py', 'curate/results.json': 'bench_curate.py', 'scale/results.json': 'bench_scale.py',
-    'facility/results.json': 'bench_facility.py', 'guard/calibration.json': 'bench_guard.py',
+    'facility/results.json': 'bench_facility.py', 'guard/calibration.json': 'bench_guard.py', 'chaos/results.json': 'chaos.py',
 }
 ROOT = HERE.parent
 
