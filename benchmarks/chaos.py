@@ -83,7 +83,7 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
     rng = random.Random(seed)
     if not (w/'stack.h5').exists():                           # a hit finder's stack: what every tool, the watch included, reads
-        run(['cplr-simulate', '--out', str(w/'sim.cxi'), '--n', '1000', '--size', '128', '--seed', '5'], env)
+        run(['cplr-simulate', '--out', str(w/'sim.cxi'), '--n', '1000', '--size', '256', '--seed', '5'], env)
         from cplr_nb.data import read_data
         d = read_data(w/'sim.cxi')
         with h5py.File(w/'stack.tmp', 'w') as f: f['images'] = np.asarray(d.images, np.float32)
@@ -95,7 +95,7 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
         cmd, _ = commands(w, ref)[tool]
         wall = run(cmd, env)
         if tool not in tools: continue
-        counts = dict(kills=0, ended_before_kill=0, partial=0, lost=0, duplicated=0, different=0, problems=[])
+        counts = dict(kills=0, kills_while_writing=0, ended_before_kill=0, partial=0, lost=0, duplicated=0, different=0, problems=[])
         for i in range(3 * kills):
             if counts['kills'] == kills: break
             out = w/f'{tool}_{i}'
@@ -103,8 +103,9 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
             cmd, _ = commands(w, out)[tool]
             p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             at = rng.uniform(0.05, 0.9) * wall
-            try: p.wait(at); counts['ended_before_kill'] += 1
-            except subprocess.TimeoutExpired: p.send_signal(signal.SIGKILL); p.wait(); counts['kills'] += 1
+            try: p.wait(at); counts['ended_before_kill'] += 1; killed = False
+            except subprocess.TimeoutExpired: p.send_signal(signal.SIGKILL); p.wait(); counts['kills'] += 1; killed = True
+            counts['kills_while_writing'] += killed and any(f.is_file() for f in out.rglob('*'))   # the tool had begun to write
             bad = after_kill(tool, out, ref)
             counts['partial'] += len(bad)
             again = cmd + (['--resume'] if tool == 'train' and (out/'run'/'config.json').exists() else [])
@@ -112,15 +113,16 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
             c = compare(tool, out, ref)
             for k, v in c.items(): counts[k] += v
             if bad or any(c.values()): counts['problems'].append(dict(kill=i, at_s=round(at, 2), after_kill=bad, **c))
-            print(f"{tool} {i}: killed at {at:.1f} s of {wall:.1f}; {bad or 'nothing partial'}; rerun: {c}", flush=True)
+            print(f"{tool} {i}: {'killed' if killed else 'ended before the kill'} at {at:.1f} s of {wall:.1f}; {bad or 'nothing partial'}; rerun: {c}", flush=True)
             shutil.rmtree(out, ignore_errors=True)
         res[tool] = dict(counts, reference_s=round(wall, 1))
     return res
 
 def markdown(r:dict)->str:
-    rows = ['| tool | kills | ended before the kill | partial files left | outputs lost | duplicated | different | reference run (s) |', '|---|---|---|---|---|---|---|---|']
+    rows = ['| tool | kills | of them after it began to write | tries that ended before the kill | partial files left | outputs lost | duplicated | different | reference run (s) |',
+            '|---|---|---|---|---|---|---|---|---|']
     for tool, c in r['tools'].items():
-        rows.append(f"| {tool} | {c['kills']} | {c['ended_before_kill']} | {c['partial']} | {c['lost']} | {c['duplicated']} | {c['different']} | {c['reference_s']} |")
+        rows.append(f"| {tool} | {c['kills']} | {c['kills_while_writing']} | {c['ended_before_kill']} | {c['partial']} | {c['lost']} | {c['duplicated']} | {c['different']} | {c['reference_s']} |")
     tot = {k: sum(c[k] for c in r['tools'].values()) for k in ('kills', 'partial', 'lost', 'duplicated', 'different')}
     return ("# Fault injection (issue 20)\n\n" + stamp_line(r['stamp']) + "\n\n" + '\n'.join(rows) +
             f"\n\n{tot['kills']} kills in all: {tot['partial']} partial files, {tot['lost']} outputs lost, {tot['duplicated']} duplicated, {tot['different']} different.\n")
