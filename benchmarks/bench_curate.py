@@ -90,7 +90,7 @@ def case_default(work:Path, quick:bool)->dict:
     for name, e in embs.items():
         per = {}
         for cm in ('hdbscan', 'kmeans'):
-            res = cluster_embedding(e, cm, n_clusters=7)
+            res = cluster_embedding(e, cm, n_clusters=7, metric=metrics[name])
             per[cm] = dict(ami=float(adjusted_mutual_info_score(shapes, res['cluster'])),
                            n_clusters=int(len(set(res['cluster'].tolist()) - {-1})), noise=float((res['cluster'] < 0).mean()))
             if name == 'CPLR' and cm == 'kmeans': cplr_clusters = res

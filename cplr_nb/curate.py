@@ -255,23 +255,25 @@ def plot_few_label(curves:dict,        # name -> `few_label_curve` rows
 # %% ../nbs/14_curate.ipynb #3c6cdd02
 CLUSTERING = ('hdbscan', 'kmeans')
 
-def cluster_embedding(emb:np.ndarray,         # (N,D) embeddings (compared by cosine)
+def cluster_embedding(emb:np.ndarray,         # (N,D) embeddings
                       method:str='hdbscan',   # one of `CLUSTERING`
                       n_clusters:int=8,       # k-means: number of clusters
                       min_cluster_size:int=None, # HDBSCAN: smallest cluster (default max(5, N/100))
                       reduce_dim:int=10,      # UMAP to this many dimensions first (None: cluster the embedding itself)
                       seed:int=0,             # seed of UMAP and k-means
+                      metric:str='cosine',    # the embedding's distance (the `metric` its embeddings file records): 'cosine', 'euclidean' or 'w2'
                      )->dict:                 # cluster (N,) (-1: noise), probability (N,), typical: cluster -> rows nearest its centre
     "Cluster the shots of an embedding, with each cluster's most typical shots first."
     from sklearn.cluster import HDBSCAN, KMeans
     if method not in CLUSTERING: raise ValueError(f"method must be one of {CLUSTERING}, got {method!r}")
-    u = _unit(emb)
+    if metric == 'correlation': raise ValueError("clustering needs a Euclidean geometry, which metric 'correlation' (1 - |corr|) is not")
+    u = metric_features(emb, metric)[0].numpy()   # points whose Euclidean distances rank as the metric's: unit vectors for cosine
     n = len(u)
     if reduce_dim and reduce_dim < u.shape[1] and n > reduce_dim + 2:
         import umap
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            z = umap.UMAP(n_components=reduce_dim, metric='cosine', n_neighbors=min(15, n - 1), min_dist=0.,
+            z = umap.UMAP(n_components=reduce_dim, metric='cosine' if metric == 'cosine' else 'euclidean', n_neighbors=min(15, n - 1), min_dist=0.,
                           random_state=seed, n_jobs=1).fit_transform(u).astype(np.float32)
     else: z = u
     if method == 'hdbscan':
@@ -542,7 +544,7 @@ def cplr_cluster(emb:Annotated[str, "embeddings file (cplr-embed, cplr-baselines
     d, out = read_embeddings(emb), Path(out)
     rows = prepared_rows(emb, data) if data else None            # refused before the clustering: the images must be these shots'
     entries = d.get('entries') or [str(i) for i in range(len(d['embeddings']))]
-    res = cluster_embedding(d['embeddings'], method, n_clusters, min_cluster_size, reduce_dim or None, seed)
+    res = cluster_embedding(d['embeddings'], method, n_clusters, min_cluster_size, reduce_dim or None, seed, str(d['metric'] or 'cosine'))
     out.mkdir(parents=True, exist_ok=True)
     _write_table([dict(entry=e, cluster=int(c), probability=round(float(p), 4)) for e, c, p in zip(entries, res['cluster'], res['probability'])], out/'clusters.csv')
     tab = cluster_table(res['cluster'], d['labels'])
