@@ -18,7 +18,7 @@
 
 Writes benchmarks/facility/results.json and results.md (a section per part; parts not run keep their last result).
 """
-import argparse, json, os, platform, shutil, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, h5py, torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -27,9 +27,6 @@ from provenance import stamp
 HERE = Path(__file__).parent
 RESULTS = HERE/'facility'
 VALIDATION, REPORT = 1001, 3003
-
-def machine()->str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}"
 
 def load_results()->dict:
     p = RESULTS/'results.json'

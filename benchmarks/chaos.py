@@ -11,7 +11,8 @@ directory holds config.json, as the README's job script does; the other tools ar
   is either absent or whole and equal to the reference; train's checkpoint.pth, when there is one, loads;
 - after the rerun, bit-identical to the reference: every dataset of the prepared and embeddings files, every tensor of
   model.pth (the README: "a resumed run is identical to one that was never interrupted");
-- the watch's log: the same rows as the reference, each shot exactly once, and the same embeddings.
+- the watch's log: the same rows as the reference, each shot exactly once, and the same embeddings;
+- nothing left over: after the rerun the folder holds the reference's files and no others (a killed writer's temporary).
 Writes benchmarks/chaos/results.json and results.md with the counts.
 """
 import argparse, json, os, random, shutil, signal, subprocess, sys, time
@@ -23,12 +24,12 @@ from provenance import stamp, stamp_line
 OUT = Path(__file__).parent/'chaos'
 TINY = ['--size', '32', '--bs', '64', '--encoder', 'resnet10t', '--probe-every', '0', '--valid-pct', '0', '--no-progress']
 
-def commands(w:Path, out:Path)->dict: # tool -> (command writing into `out`, its final outputs)
-    return {'prepare': (['cplr-prepare', '--src', str(w/'stack.h5'), '--out', str(out/'prep.h5'), '--size', '128', '--batch-size', '16'], ['prep.h5']),
-            'train': (['cplr-train', '--data', str(w/'ref_prepare'/'prep.h5'), '--out', str(out/'run'), '--epochs', '6', *TINY], ['run/model.pth']),
-            'embed': (['cplr-embed', '--run', str(w/'ref_train'/'run'), '--src', str(w/'stack.h5'), '--out', str(out/'emb.h5'), '--bs', '32', '--device', 'cpu'], ['emb.h5']),
-            'watch': (['cplr-watch', '--run', str(w/'ref_train'/'run'), '--src', str(w/'stack.h5'), '--out', str(out/'watch.csv'), '--once',
-                       '--every', '0', '--bs', '16', '--embeddings', '--device', 'cpu'], [])}
+def commands(w:Path, out:Path)->dict: # tool -> command writing into `out`
+    return {'prepare': ['cplr-prepare', '--src', str(w/'stack.h5'), '--out', str(out/'prep.h5'), '--size', '128', '--batch-size', '16'],
+            'train': ['cplr-train', '--data', str(w/'ref_prepare'/'prep.h5'), '--out', str(out/'run'), '--epochs', '6', *TINY],
+            'embed': ['cplr-embed', '--run', str(w/'ref_train'/'run'), '--src', str(w/'stack.h5'), '--out', str(out/'emb.h5'), '--bs', '32', '--device', 'cpu'],
+            'watch': ['cplr-watch', '--run', str(w/'ref_train'/'run'), '--src', str(w/'stack.h5'), '--out', str(out/'watch.csv'), '--once',
+                       '--every', '0', '--bs', '16', '--embeddings', '--device', 'cpu']}
 
 def h5_arrays(path:Path)->dict:
     out = {}
@@ -92,15 +93,15 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
     for tool in ['prepare', 'train', 'embed', 'watch']:       # the later tools use the references of the earlier ones
         ref = w/f'ref_{tool}'
         shutil.rmtree(ref, ignore_errors=True); ref.mkdir(parents=True)
-        cmd, _ = commands(w, ref)[tool]
+        cmd = commands(w, ref)[tool]
         wall = run(cmd, env)
         if tool not in tools: continue
-        counts = dict(kills=0, kills_while_writing=0, ended_before_kill=0, partial=0, lost=0, duplicated=0, different=0, problems=[])
+        counts = dict(kills=0, kills_while_writing=0, ended_before_kill=0, partial=0, left_over=0, lost=0, duplicated=0, different=0, problems=[])
         for i in range(3 * kills):
             if counts['kills'] == kills: break
             out = w/f'{tool}_{i}'
             shutil.rmtree(out, ignore_errors=True); out.mkdir()
-            cmd, _ = commands(w, out)[tool]
+            cmd = commands(w, out)[tool]
             p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             at = rng.uniform(0.05, 0.9) * wall
             try: p.wait(at); counts['ended_before_kill'] += 1; killed = False
@@ -111,6 +112,8 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
             again = cmd + (['--resume'] if tool == 'train' and (out/'run'/'config.json').exists() else [])
             run(again, env)
             c = compare(tool, out, ref)
+            files = lambda d: {str(f.relative_to(d)) for f in d.rglob('*') if f.is_file() and f.name != 'run.lock'}
+            c['left_over'] = len(files(out) - files(ref))          # a killed writer's temporaries, or anything else the rerun did not clear
             for k, v in c.items(): counts[k] += v
             if bad or any(c.values()): counts['problems'].append(dict(kill=i, at_s=round(at, 2), after_kill=bad, **c))
             print(f"{tool} {i}: {'killed' if killed else 'ended before the kill'} at {at:.1f} s of {wall:.1f}; {bad or 'nothing partial'}; rerun: {c}", flush=True)
@@ -119,13 +122,13 @@ def chaos(w:Path, tools:list, kills:int, seed:int)->dict:
     return res
 
 def markdown(r:dict)->str:
-    rows = ['| tool | kills | of them after it began to write | tries that ended before the kill | partial files left | outputs lost | duplicated | different | reference run (s) |',
-            '|---|---|---|---|---|---|---|---|---|']
+    rows = ['| tool | kills | of them after it began to write | tries that ended before the kill | partial files under a final name | files left over after the rerun | outputs lost | duplicated | different | reference run (s) |',
+            '|---|---|---|---|---|---|---|---|---|---|']
     for tool, c in r['tools'].items():
-        rows.append(f"| {tool} | {c['kills']} | {c['kills_while_writing']} | {c['ended_before_kill']} | {c['partial']} | {c['lost']} | {c['duplicated']} | {c['different']} | {c['reference_s']} |")
-    tot = {k: sum(c[k] for c in r['tools'].values()) for k in ('kills', 'partial', 'lost', 'duplicated', 'different')}
+        rows.append(f"| {tool} | {c['kills']} | {c['kills_while_writing']} | {c['ended_before_kill']} | {c['partial']} | {c['left_over']} | {c['lost']} | {c['duplicated']} | {c['different']} | {c['reference_s']} |")
+    tot = {k: sum(c[k] for c in r['tools'].values()) for k in ('kills', 'partial', 'left_over', 'lost', 'duplicated', 'different')}
     return ("# Fault injection (issue 20)\n\n" + stamp_line(r['stamp']) + "\n\n" + '\n'.join(rows) +
-            f"\n\n{tot['kills']} kills in all: {tot['partial']} partial files, {tot['lost']} outputs lost, {tot['duplicated']} duplicated, {tot['different']} different.\n")
+            f"\n\n{tot['kills']} kills in all: {tot['partial']} partial files under a final name, {tot['left_over']} files left over, {tot['lost']} outputs lost, {tot['duplicated']} duplicated, {tot['different']} different.\n")
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

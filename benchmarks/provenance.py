@@ -10,10 +10,14 @@ def stamp(results:str|Path)->dict:
     "When, where, at which commit and by which command a result was made; the commit is marked when tracked files other than `results` had changes it does not hold."
     import torch
     rel = Path(results).resolve().relative_to(ROOT)
-    dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', '.', f':!{rel}'))
+    dirty = bool(git('status', '--porcelain', '--', 'cplr_nb', 'benchmarks', 'pyproject.toml', f':!{rel}'))   # new files count too
     gpu = 'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
     return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
                 commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''),
-                command=' '.join(['python', *[str(Path(a).resolve().relative_to(ROOT)) if i == 0 else a for i, a in enumerate(sys.argv)]]))
+                command=' '.join(['python', _script(sys.argv[0]), *sys.argv[1:]]))
+
+def _script(arg:str)->str: # the script as run from the repository's root, when it is in the repository
+    try: return str(Path(arg).resolve().relative_to(ROOT))
+    except ValueError: return arg
 
 def stamp_line(s:dict)->str: return f"{s['date']}, {s['machine']}, commit {s['commit']}: `{s['command']}`"

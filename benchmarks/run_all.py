@@ -15,6 +15,7 @@ A results file that records no commit is dated by the commit that last wrote it.
 """
 import argparse, datetime, json, os, platform, re, subprocess, sys, time
 from pathlib import Path
+from provenance import ROOT, git   # beside this script
 
 HERE = Path(__file__).parent
 BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it under --quick)
@@ -40,9 +41,6 @@ RESULTS_FILES = {  # committed results -> the script that writes them (None: eve
     'quality/budgets.json': 'bench_quality.py', 'curate/results.json': 'bench_curate.py', 'scale/results.json': 'bench_scale.py',
     'facility/results.json': 'bench_facility.py', 'guard/calibration.json': 'bench_guard.py', 'chaos/results.json': 'chaos.py',
 }
-ROOT = HERE.parent
-
-def git(*args)->str: return subprocess.run(['git', *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
 def _imports(path:Path)->set: # (kind, name) of what a file imports: ('pkg', module of cplr_nb) or ('bench', a module beside the scripts)
     src, out = path.read_text(), set()

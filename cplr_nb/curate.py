@@ -28,7 +28,7 @@ class EntryNames:
     def __getitem__(self, i):
         if self.raw is None: return str(i)
         try: return self.raw[i].decode()
-        except UnicodeDecodeError: return decode_names(self.raw, self.path)[i]   # raises: names the file and its first name that is not UTF-8
+        except UnicodeDecodeError: decode_names(self.raw, self.path); raise       # decode_names raises, naming the file and its first name that is not UTF-8
     def rows(self, name:str)->list: return [] if self.raw is None else np.flatnonzero(self.raw == name.encode()).tolist()
 
 def resolve_queries(entries,      # entry names of the embeddings file (a list or `EntryNames`)
@@ -138,8 +138,6 @@ def search_montage(hits:list,            # `search`'s answer
 
 # %% ../nbs/14_curate.ipynb #6c2f0d3b
 PROPAGATION = ('knn', 'logreg', 'spreading')
-
-def _unit(e:np.ndarray)->np.ndarray: return metric_features(e, 'cosine')[0].numpy()   # the unit vectors the cosine kNN compares
 
 def propagate_labels(emb:np.ndarray,          # (N,D) embeddings
                      labelled_idx,            # (M,) rows of the labelled shots

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import argparse, os, re, sys, inspect, warnings, zipfile, importlib.resources
+import argparse, glob, os, re, sys, inspect, warnings, zipfile, importlib.resources
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
@@ -313,11 +313,21 @@ def read_cxi(path:str|Path,  # CXI file in the CXIDB-94 layout
     return data.select(select)
 
 # %% ../nbs/01_data.ipynb #bc866c19
+def _pid_alive(pid:int)->bool:
+    "Whether process `pid` runs on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass               # alive, another user's
+    return True
+
 @contextmanager
 def atomic_write(path:str|Path): # final name of the file
-    "Yield a temporary path beside `path`; rename it to `path` on success, delete it on failure."
+    "Yield a temporary path beside `path`; rename it to `path` on success, delete it on failure (and the temporaries of writers killed earlier)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):   # SIGKILL runs no `finally`: a killed writer's temporary stays
+        pid = old.name[len(path.name) + 2:-4]
+        if pid.isdigit() and not _pid_alive(int(pid)): old.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp

@@ -330,7 +330,7 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
         with open_view(data, view) as images: n = len(images)
         with _open_h5(data) as f:                  # checked before the embedding, which they must fit
             labels = check_labels(f['labels'][()], n, data) if 'labels' in f else None
-            entries = decode_names(f['entries'][()], data) if 'entries' in f else prepared_entries(f, n)
+            entries = prepared_entries(f, n)
         emb = embed_run(run, data, view=view, bs=bs, device=device, progress=rank == 0, gather='none')
         if world > 1:
             parts = [_part_path(out, r, world) for r in range(world)]

@@ -334,7 +334,8 @@ def reproduce(out:str|Path='reproduce',  # output directory
     "Simulate or read data, prepare, train, embed, run the baselines, evaluate and write the report, resuming where it stopped; raise `StageError` after the report if a stage failed."
     out, p = Path(out), plan(full, seeds, modes, baselines)    # the inputs, checked before anything is made in `out`
     train_overrides, baseline_kwargs = dict(train_overrides or {}), dict(baseline_kwargs or {})
-    for mode in dict.fromkeys(m for m, _ in p['runs']): make_config(config, mode, epochs=epochs, **train_overrides)
+    for mode in dict.fromkeys(m for m, _ in p['runs']):        # the recipe's settings; train's own (num_workers, cache, ...) are train's to check
+        make_config(config, mode, epochs=epochs, **{k: v for k, v in train_overrides.items() if k in CONFIGS['cpu']})
     pk = {k: v for k, v in (prepare_kwargs or {}).items() if v is not None}
     check_prepare_options(size, center=pk.get('center'), dark=pk.get('dark'), hits=pk.get('hits'), fill=pk.get('fill', 'partner'))
     if cxi is None:

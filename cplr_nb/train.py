@@ -24,7 +24,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastcore.foundation import L
 from fastai.torch_core import norm_bias_params
-from .data import DataError, atomic_write, cli_tool, check_prepared
+from .data import DataError, atomic_write, cli_tool, _pid_alive
 from .projection import PreparedData, load_prepared
 from .augment import PAIR_MODES, pair_dls, resize_views, mode_views
 from .model import create_model, encoder_spec, ContrastiveModel
@@ -378,12 +378,6 @@ class StopOnSignal(Callback):
 class RunLocked(FileExistsError):
     "Another live run holds the run directory."
 
-def _pid_alive(pid:int)->bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass               # alive, another user's
-    return True
-
 def lock_run(run_dir,                          # run directory (created if missing)
             )->Path:                           # the lock file, for the caller to remove when the run ends
     "Take `run_dir/.lock` (host, pid, SLURM job id), created atomically; refuse if a live run holds it, take a stale one over with a warning."
@@ -555,7 +549,6 @@ def train(data,                   # prepared file (path) or `PreparedData`
             cfg.update(data=str(getattr(data, 'source', data)), world_size=ws)
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
-        if not isinstance(data, PreparedData): check_prepared(data)
         prep = data if isinstance(data, PreparedData) else load_prepared(data, lazy=True)     # views read per batch (or cached below)
         ck = _load(out/'checkpoint.pth') if resume and (out/'checkpoint.pth').exists() else None     # on the CPU: RNG states are CPU tensors
         start = ck['epoch'] + 1 if ck else 0
