@@ -6,12 +6,11 @@ Docs: https://cplr-nb.github.io/cplr_nb/guard.html.md"""
 
 # %% ../nbs/13a_guard.ipynb #53adf772
 from __future__ import annotations
-import hashlib, json, time
 from pathlib import Path
 import numpy as np
-from .ablation import study_data
+from .ablation import study_data, _digest, _INTENSITY_OFF
 from .projection import load_prepared
-from .train import train, load_run, read_log, CPU_AUG
+from .train import train, load_run, read_log, make_config, CPU_AUG
 from .embed import embed_model
 from .report import untrained_embedding
 from .baselines import load_polar, latent_embedding, readout_dim
@@ -25,9 +24,7 @@ __all__ = ['GUARD_SEED', 'GUARD', 'BROKEN', 'GUARD_MARGINS', 'guard_run', 'check
 # %% ../nbs/13a_guard.ipynb #134549b7
 GUARD_SEED = 4004          # the guard's simulation: no other test, study or report uses it
 GUARD = dict(n=900, epochs=40, labelled=5)   # shots, epochs of the `cpu` recipe, labelled shots per class of the few-label check
-BROKEN = {'no intensity augmentation': dict(aug={**CPU_AUG, 'p_photons': 0., 'p_blur': 0., 'p_gamma': 0.})}   # a recipe that must fail
-
-def _key(overrides:dict)->str: return hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+BROKEN = {'no intensity augmentation': dict(aug={**CPU_AUG, **_INTENSITY_OFF})}   # a recipe that must fail (13_ablation's 'recipe without intensity')
 
 def guard_run(out:str|Path,                 # working directory: the data are kept here, each run in its own folder
               seed:int=0,                   # training seed (network, split, shuffling, augmentations)
@@ -40,13 +37,13 @@ def guard_run(out:str|Path,                 # working directory: the data are ke
     "Train the `cpu` recipe briefly on a small simulation and score it against the untrained network and PCA."
     out = Path(out)
     prep = load_prepared(study_data(data_seed, out/'data', n=n)[0])
-    run = out/f"run_d{data_seed}_n{n}_e{epochs}_s{seed}_{_key(overrides)}"
+    run = out/f"run_d{data_seed}_n{n}_{_digest(make_config('cpu', seed=seed, epochs=epochs, **overrides))}"   # the whole recipe: a changed default trains anew
     if not (run/'model.pth').exists(): train(prep, 'polcart', run, 'cpu', epochs=epochs, seed=seed, progress=False, probe_every=0, **overrides)
     model, cfg = load_run(run)
     emb = embed_model(model, prep.polar, size=cfg['size'])
     pca = latent_embedding(load_polar(prep, cfg['size'])[0], 'pca', readout_dim(512, n, 'pca'))
     ov = lambda e, metric='cosine': overlap_score(e, prep.labels, None, metric)[0]
-    r = dict(seed=seed, data_seed=data_seed, n=n, epochs=epochs, overrides=overrides, train_s=sum(x['time_s'] for x in read_log(run/'log.csv')),
+    r = dict(seed=seed, data_seed=data_seed, n=n, epochs=epochs, overrides=overrides, run=str(run), train_s=sum(x['time_s'] for x in read_log(run/'log.csv')),
              cplr=ov(emb), untrained=ov(untrained_embedding(prep, 'cpu', seed)), pca_corr=ov(pca, 'correlation'),
              cplr_f1=linear_eval(emb, prep.labels, seeds=3)['f1'], pca_f1=linear_eval(pca, prep.labels, seeds=3)['f1'],
              few_label_f1=float(np.mean([row['f1'] for row in few_label_curve(emb, prep.labels, shots=(labelled,), seeds=3)])))
