@@ -1,6 +1,7 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets] [--budget-data independent,default,second]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers]
+      [--budget-data independent,default,second] [--lever-data independent,validation,detector] [--mults 1,2,4] [--mult-seeds 2:3]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
    variant with `--seeds` training seeds. Writes benchmarks/quality/study.json, study.md, ablation.png, minutes.png.
@@ -8,7 +9,11 @@
    the untrained encoder) on the default simulation (seed 0) and on a second one (`SECOND_SEED`), run as a user runs it
    (wall time and peak memory measured), then every method's nuisance measures, and the targets of issue 11 checked.
    Writes benchmarks/quality/targets.md and targets.json.
-3. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
+3. `levers` (issue 19): the same comparison for `LEVER_METHODS` (CPLR P<=>C, the mixed `polmix` pairs, CLR P<=>P) on the
+   validation data of --lever-data (`independent`, `validation`, and `detector`: the validation simulation through the facility
+   detector's validation seed, prepared with everything found from the data), with PCA and UMAP. Writes
+   benchmarks/quality/levers.json, levers.md and levers.png.
+4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
    default CPLR run, --seeds seeds at 1x and --mult-seeds at the longer budgets, with the pixel baselines. Writes
@@ -25,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS)
 from cplr_nb.projection import prepare
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -129,7 +134,8 @@ def write_targets(runs:list):
 
 INDEPENDENT = HERE.parent.parent/'shared'/'data'/'independent_val.h5'
 BUDGET_DATA = {'independent': 'independent_val.h5 (another simulator, --select all)', 'default': 'default run (simulation seed 0)',
-               'second': f'second simulation (seed {SECOND_SEED})', 'validation': f'validation simulation (seed {VALIDATION_SEED})'}
+               'second': f'second simulation (seed {SECOND_SEED})', 'validation': f'validation simulation (seed {VALIDATION_SEED})',
+               'detector': f'validation simulation (seed {VALIDATION_SEED}) through the facility detector (seed {VALIDATION_SEED})'}
 
 def budget_data(work:Path, key:str)->tuple:
     "(prepared file, nuisance parameters or None) of one data set of the budget comparison; None when it is not there."
@@ -139,22 +145,31 @@ def budget_data(work:Path, key:str)->tuple:
         out = work/'budgets'/'independent'/'prepared.h5'
         if not out.exists(): out.parent.mkdir(parents=True, exist_ok=True); prepare(INDEPENDENT, out, size=256, select='all', progress=False)
         return out, None
+    if key == 'detector':          # dark, hits and centre found from the data, partner fill: the default of `cplr-prepare` on such a run
+        from bench_facility import facility_pair, prepare_variant
+        fac_work = work/'detector'
+        clean, fac, det = facility_pair(fac_work, VALIDATION_SEED, VALIDATION_SEED, 1260)
+        return prepare_variant(fac_work, clean, fac, det, 'auto', dict(auto=True, fill='partner')), None
     seed = {'default': 0, 'second': SECOND_SEED, 'validation': VALIDATION_SEED}[key]
     return study_data(seed, work/'study_data')
 
-def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple):
-    "The budget comparison on each data set; the results of earlier data sets are kept, each with its own stamp."
-    path = RESULTS/'budgets.json'
+TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budgets (issue 19)",
+          'levers': "Levers on the validation data: the paper's P⇔C pairs, P⇔P pairs, and both in one loss (issue 19)"}
+
+def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
+    "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; 'levers': `LEVER_METHODS`) on each data set; the results of earlier data sets are kept, each with its own stamp."
+    path = RESULTS/f'{kind}.json'
     done = json.loads(path.read_text()) if path.exists() else {}
     for key in keys:
         data = budget_data(work, key)
         if data is None: continue
-        res = budgets(work/'budgets'/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds)
+        extra = dict(methods=LEVER_METHODS, baselines=('pca', 'umap')) if kind == 'levers' else {}
+        res = budgets(work/kind/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
         done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))
-        md = ["# CPLR, CLR and a general library's SimCLR at several budgets (issue 19)", "",
-              "Produced by `python benchmarks/bench_quality.py --only budgets`. The unit of minutes is one default CPLR run on that data set; "
+        md = [f"# {TITLES[kind]}", "",
+              f"Produced by `python benchmarks/bench_quality.py --only {kind}`. The unit of minutes is one default CPLR run on that data set; "
               "every method is scored by `cplr_nb.ablation.score` (Overlap with k = 1 % of N, cosine; macro precision and recall of the "
               "linear read-out, 3 seeds × 5 folds).", ""]
         for name, r in done.items():
@@ -162,8 +177,8 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple):
             md += [f"## {name}", "", f"{s['date']}, {s['machine']}, commit {s['commit']}; one default CPLR run: {r['unit_min']:.2f} min.", ""]
             for mult in sorted({m for v in r['methods'].values() for m in v}, key=float):
                 md += [f"### {mult}× the minutes", "", budget_table({name: r}, int(mult)), ""]
-        (RESULTS/'budgets.md').write_text('\n'.join(md) + '\n')
-        save_fig(plot_budgets({k: v for k, v in done.items()}), RESULTS/'budgets.png')
+        (RESULTS/f'{kind}.md').write_text('\n'.join(md) + '\n')
+        save_fig(plot_budgets({k: v for k, v in done.items()}), RESULTS/f'{kind}.png')
         print(budget_table({BUDGET_DATA[key]: res}))
 
 if __name__ == '__main__':
@@ -171,6 +186,7 @@ if __name__ == '__main__':
     ap.add_argument('--work', default='/tmp/cplr_quality'); ap.add_argument('--seeds', type=int, default=3)
     ap.add_argument('--only', default='study,default,second,budgets')
     ap.add_argument('--budget-data', default='independent,default,second', help=f"data sets of the budget comparison, of {list(BUDGET_DATA)}")
+    ap.add_argument('--lever-data', default='independent,validation,detector', help=f"data sets of the levers (validation data only), of {list(BUDGET_DATA)}")
     ap.add_argument('--mults', default='1,2,4', help='budgets, in units of one default CPLR run')
     ap.add_argument('--mult-seeds', default='1', help="training seeds at the budgets above 1x: N, or per budget, e.g. 2:3,4:1")
     ap.add_argument('--resume', action='store_true', help='finish interrupted default runs instead of restarting them (no wall time then)')
@@ -179,9 +195,11 @@ if __name__ == '__main__':
     if 'study' in only: run_study(work, a.seeds)
     runs = [default_run(work, s, a.resume) for s, key in ((0, 'default'), (SECOND_SEED, 'second')) if key in only]
     if runs: write_targets(runs)
-    if 'budgets' in only:
-        keys = a.budget_data.split(',')
+    mult_seeds = {int(m): int(n) for m, n in (x.split(':') for x in a.mult_seeds.split(','))} if ':' in a.mult_seeds else int(a.mult_seeds)
+    for name, data in (('budgets', a.budget_data), ('levers', a.lever_data)):
+        if name not in only: continue
+        keys = data.split(',')
         bad = [k for k in keys if k not in BUDGET_DATA]
-        if bad: sys.exit(f"error: --budget-data {bad}: not among {list(BUDGET_DATA)}")
-        mult_seeds = {int(m): int(n) for m, n in (x.split(':') for x in a.mult_seeds.split(','))} if ':' in a.mult_seeds else int(a.mult_seeds)
-        run_budgets(work, keys, a.seeds, mult_seeds, tuple(int(m) for m in a.mults.split(',')))
+        if bad: sys.exit(f"error: --{name[:-1]}-data {bad}: not among {list(BUDGET_DATA)}")
+        if name == 'levers' and {'default', 'second'} & set(keys): sys.exit("error: --lever-data: levers are chosen on validation data (independent, validation, detector)")
+        run_budgets(work, keys, a.seeds, mult_seeds, tuple(int(m) for m in a.mults.split(',')), name)

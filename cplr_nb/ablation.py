@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/ablation.html.md"""
 
 # %% ../nbs/13_ablation.ipynb #2c3e302a
 from __future__ import annotations
-import copy, hashlib, inspect, json, math, re, time
+import copy, hashlib, inspect, json, math, re, textwrap, time
 from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
@@ -26,11 +26,11 @@ from .report import FAST_BASELINES, untrained_embedding
 
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
-           'BUDGET_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn',
-           'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
-           'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr',
-           'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table',
-           'plot_budgets']
+           'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours',
+           'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant',
+           'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR',
+           'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes',
+           'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -463,6 +463,8 @@ def lightly_embed(model:LightlySimCLR, # trained peer
 
 # %% ../nbs/13_ablation.ipynb #01e64a2b
 BUDGET_METHODS = {'CPLR P⇔C': 'polcart', 'CLR P⇔P': 'polpol', PEER: 'peer'}
+MIXED = 'mixed P⇔C + P⇔P'   # the `polmix` pairs (`cplr_nb.augment.mixed_pairs`): the paper's projection and the generic pair in one loss
+LEVER_METHODS = {'CPLR P⇔C': 'polcart', MIXED: 'polmix', 'CLR P⇔P': 'polpol'}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
@@ -495,17 +497,19 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
             lin_seeds:int=3,           # seeds of the linear read-out
             quiet:bool=False,          # no progress lines
+            methods:dict=None,         # name -> pair mode or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
            )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
-    "CPLR, CLR and lightly's SimCLR recipe at several multiples of one default run's minutes, on one data set, scored alike."
-    out, overrides, peer = Path(out), overrides or {}, peer or {}
+    "CPLR, CLR and lightly's SimCLR recipe (or other `methods`) at several multiples of one default run's minutes, on one data set, scored alike."
+    out, overrides, peer, methods = Path(out), overrides or {}, peer or {}, methods or BUDGET_METHODS
+    if methods.get('CPLR P⇔C') != 'polcart' or 1 not in mults: raise ValueError("budgets' unit of minutes is CPLR P⇔C at 1×: `methods` needs 'CPLR P⇔C': 'polcart' and `mults` 1")
     t0 = time.time()
     say = (lambda m: None) if quiet else (lambda m: print(f"[{(time.time() - t0) / 60:6.1f} min] {m}", flush=True))
     prep = load_prepared(prep_path)
     epochs = make_config('cpu', **overrides)['epochs']
-    res = dict(data=dict(source=str(prep_path), n=len(prep)), methods={m: {} for m in BUDGET_METHODS})
+    res = dict(data=dict(source=str(prep_path), n=len(prep)), methods={m: {} for m in methods})
     for mult in sorted(mults):
         n_seeds = seeds if mult == 1 else mult_seeds.get(mult, 1) if isinstance(mult_seeds, dict) else mult_seeds
-        for method, mode in BUDGET_METHODS.items():
+        for method, mode in sorted(methods.items(), key=lambda m: m[0] != 'CPLR P⇔C'):   # CPLR first: it sets the unit
             name = f"{method}, {mult}x"
             if mode == 'peer':
                 runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
@@ -627,7 +631,8 @@ def plot_budgets(results:dict, # data set name -> `budgets` result
             if pts: ax.errorbar(*zip(*pts), marker='o', capsize=3, label=method)
         name, o = _best_baseline(res)
         if name: ax.axhline(o, ls='--', c='grey', label=f'best pixel method ({name})')
-        ax.set(title=data, xlabel='training minutes (2 CPU cores)', ylabel='Overlap')
+        ax.set(xlabel='training minutes (2 CPU cores)', ylabel='Overlap')
+        ax.set_title(textwrap.fill(data, 40), fontsize=9)
     axs[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig

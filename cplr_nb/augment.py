@@ -16,8 +16,8 @@ from .projection import PreparedData, PreparedViews, load_prepared
 
 # %% auto #0
 __all__ = ['PAIR_MODES', 'CACHE_BYTES', 'flip_matrix', 'crop_matrix', 'rotation_matrix', 'translation_matrix', 'affine_grid',
-           'warp', 'gaussian_blur', 'Augment', 'mode_views', 'resize_images', 'resize_views', 'pair_views', 'PairData',
-           'StreamPairs', 'PairDL', 'pair_dls', 'show_pairs']
+           'warp', 'gaussian_blur', 'Augment', 'mode_views', 'mixed_pairs', 'resize_images', 'resize_views',
+           'pair_views', 'PairData', 'StreamPairs', 'PairDL', 'pair_dls', 'show_pairs']
 
 # %% ../nbs/04_augment.ipynb #f7ebc17e
 def _mat(a, b, c, d, e, f)->torch.Tensor:
@@ -264,14 +264,22 @@ class Augment(nn.Module):
         return self.apply(x, self.draw(len(x), generator)) if self.training else x
 
 # %% ../nbs/04_augment.ipynb #6daf11aa
-PAIR_MODES = ('polpol', 'cartcart', 'polcart', 'cartpol')
+PAIR_MODES = ('polpol', 'cartcart', 'polcart', 'cartpol', 'polmix')
 _VIEWS = {'pol': 'polar', 'cart': 'cartesian'}
 
 def mode_views(mode:str)->tuple:
-    "The (first, second) view names of a pair mode, e.g. 'polcart' -> ('polar', 'cartesian')."
+    "The (first, second) view names of a pair mode, e.g. 'polcart' -> ('polar', 'cartesian'); 'polmix' reads both views (`mixed_pairs`)."
     if mode not in PAIR_MODES: raise ValueError(f"mode must be one of {PAIR_MODES}, got {mode!r}")
+    if mode == 'polmix': return 'polar', 'cartesian'
     first = 'pol' if mode.startswith('pol') else 'cart'
     return _VIEWS[first], _VIEWS[mode[len(first):]]
+
+def mixed_pairs(first:torch.Tensor,  # (B,1,S,S) the batch's first views
+                second:torch.Tensor, # (B,1,S,S) their Cartesian partners (overwritten)
+               )->torch.Tensor:      # `second`, with its second half replaced by a copy of `first`'s
+    "The partners of a 'polmix' batch: Cartesian for the first half of the batch, the Polar view itself (augmented apart) for the rest."
+    second[len(second) // 2:] = first[len(first) // 2:]
+    return second
 
 def resize_images(x:torch.Tensor, # (B,1,H,W) float images, on any device
                   size:int|None,   # target side in pixels; None keeps the size
@@ -304,13 +312,17 @@ def pair_views(prep:PreparedData|str|Path, # prepared data or the path of a prep
 # %% ../nbs/04_augment.ipynb #e6a442a6
 class PairData:
     "Two aligned stacks of views (N,1,S,S) in memory, of which the images `rows` are used: item `i` is the pair of row `rows[i]`."
-    def __init__(self, first:torch.Tensor, second:torch.Tensor, rows=None):
+    def __init__(self, first:torch.Tensor, second:torch.Tensor, rows=None,
+                 mix:bool=False): # 'polmix': the second half of every batch is paired with its first view (`mixed_pairs`)
         if first.shape != second.shape or first.ndim != 4: raise ValueError(f"views must both be (N,1,S,S), got {tuple(first.shape)} and {tuple(second.shape)}")
-        self.first, self.second = first, second
+        self.first, self.second, self.mix = first, second, mix
         self.rows = torch.arange(len(first)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
     def __len__(self): return len(self.rows)
     def __getitem__(self, i): r = self.rows[i]; return self.first[r], self.second[r]
-    def batch(self, idx:torch.Tensor)->tuple: r = self.rows[idx]; return self.first[r], self.second[r]
+    def batch(self, idx:torch.Tensor)->tuple:
+        r = self.rows[idx]
+        v1, v2 = self.first[r], self.second[r]
+        return v1, (mixed_pairs(v1, v2) if self.mix else v2)
 
 class StreamPairs:
     "Pairs read from a prepared file batch by batch and resized to `size` there: memory independent of the number of images."
@@ -318,8 +330,9 @@ class StreamPairs:
                  second:PreparedViews|None,  # view of the second images (None: the first, for polpol/cartcart)
                  rows,                        # the images of the file used, e.g. the training split
                  size:int|None=None,          # training resolution (None: as stored)
+                 mix:bool=False,              # 'polmix': the second half of every batch is paired with its first view (`mixed_pairs`)
                 ):
-        self.first, self.second, self.rows, self.size = first, second, np.asarray(rows, np.int64), size
+        self.first, self.second, self.rows, self.size, self.mix = first, second, np.asarray(rows, np.int64), size, mix
     def __len__(self): return len(self.rows)
     def __repr__(self): return f"StreamPairs({len(self)} pairs of {self.first.view}/{(self.second or self.first).view} from {self.first.path.name})"
     def _read(self, views, rows): return resize_images(torch.from_numpy(views[rows])[:, None], self.size)
@@ -327,7 +340,9 @@ class StreamPairs:
     def batch(self, idx:torch.Tensor)->tuple:
         rows = self.rows[np.asarray(idx)]
         v1 = self._read(self.first, rows)
-        return v1, (v1.clone() if self.second is None else self._read(self.second, rows))
+        if self.second is None: return v1, v1.clone()
+        v2 = self._read(self.second, rows)
+        return v1, (mixed_pairs(v1, v2) if self.mix else v2)
 
 class PairDL(DataLoader):
     "fastai `DataLoader` of `(x1, x2)` view pairs: one read per batch on the host, augmentation after the move to `device`."
@@ -403,14 +418,15 @@ def pair_dls(prepared:PreparedData|str|Path, # prepared data or the path of a pr
         raise ValueError(f"{len(idx_train)} training images ({n} in {prepared.source or 'the data'}, {n_valid} for validation) "
                          f"make no batch of bs={bs}; lower bs")
     if cache is None: cache = len(set(mode_views(mode))) * n * (size or prepared.size)**2 * 4 <= CACHE_BYTES
+    mix = mode == 'polmix'
     if prepared.lazy and not cache:
         first, second = (getattr(prepared, v) for v in mode_views(mode))
-        views = lambda rows: StreamPairs(first, None if second is first else second, rows, size)
+        views = lambda rows: StreamPairs(first, None if second is first else second, rows, size, mix)
     else:
         first, second = pair_views(prepared, mode, size)
         t1 = torch.from_numpy(first)[:, None]
         t2 = t1 if second is first else torch.from_numpy(second)[:, None]
-        views = lambda rows: PairData(t1, t2, rows)
+        views = lambda rows: PairData(t1, t2, rows, mix)
     device = torch.device(device) if device is not None else default_device()
     aug = Augment(p=p, **aug_kwargs)
     kw = dict(bs=bs, mode=mode, augment=aug, pin_memory=device.type == 'cuda', num_workers=num_workers, rank=rank, world=world)
@@ -432,6 +448,7 @@ def show_pairs(b,                # a batch `(x1, x2)`, or DataLoaders / a DataLo
     x1, x2 = (v.detach().float().cpu() for v in b[:2])
     n = min(n, len(x1))
     names = [v.capitalize() for v in mode_views(mode)] if mode else ['view 1', 'view 2']
+    if mode == 'polmix': names[1] = 'Cartesian | Polar'
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(2, n, figsize=figsize or (1.6 * n, 3.4), squeeze=False)
     for k in range(n):

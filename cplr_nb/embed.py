@@ -200,7 +200,7 @@ def read_embeddings(path:str|Path, # embeddings HDF5 file
     return d
 
 # %% ../nbs/08_embed.ipynb #6291f315
-def _method(mode:str)->str: return 'cplr' if mode in ('polcart', 'cartpol') else 'clr' if mode else 'contrastive'
+def _method(mode:str)->str: return 'cplr' if mode in ('polcart', 'cartpol') else 'cplr+clr' if mode == 'polmix' else 'clr' if mode else 'contrastive'
 
 class RawEmbedder:
     "A trained run as a function of raw detector images (B,H,W): the reference's Polar view, resized as in training, embedded."

@@ -112,7 +112,7 @@ CONFIGS = {
 }
 CONFIGS['paper'] = dict(CONFIGS['reference'], encoder='paper', embed_layer='head1', head_hidden=1024)
 OPTIMIZERS = ('lars', 'adamw')
-DEFAULT_TEMPERATURE = {'polcart': 0.1, 'cartpol': 0.075, 'polpol': 0.2, 'cartcart': 0.2}
+DEFAULT_TEMPERATURE = {'polcart': 0.1, 'cartpol': 0.075, 'polpol': 0.2, 'cartcart': 0.2, 'polmix': 0.1}   # polmix (ours) as the paper's P⇔C
 POSITIVE_KEYS = ('epochs', 'bs', 'size', 'steps', 'epoch_steps', 'probe_max', 'temperature', 'base_lr')   # > 0 where set
 NONNEGATIVE_KEYS = ('warmup_epochs', 'probe_every', 'checkpoint_minutes', 'probe_minutes', 'weight_decay', 'trust_coeff')
 
@@ -515,7 +515,7 @@ def _resume_config(out:Path, mode, temperature, seed, epochs, overrides)->dict:
 
 # %% ../nbs/07_train.ipynb #3fc8c6c2
 def train(data,                   # prepared file (path) or `PreparedData`
-          mode:str=None,          # pair mode: 'polcart' (default), 'cartpol', 'polpol' or 'cartcart'
+          mode:str=None,          # pair mode: 'polcart' (default), 'cartpol', 'polpol', 'cartcart' or 'polmix'
           out='run',              # run directory (config.json, log.csv, checkpoint.pth, model.pth)
           config:str|dict='cpu',  # 'cpu', 'reference', 'paper' or a config dict
           epochs:int=None,        # override the config's number of epochs
