@@ -341,8 +341,9 @@ class StreamPairs:
         rows = self.rows[np.asarray(idx)]
         v1 = self._read(self.first, rows)
         if self.second is None: return v1, v1.clone()
-        v2 = self._read(self.second, rows)
-        return v1, (mixed_pairs(v1, v2) if self.mix else v2)
+        if not self.mix: return v1, self._read(self.second, rows)
+        half = len(rows) // 2                          # 'polmix': only the first half's Cartesian views are read (`mixed_pairs`)
+        return v1, torch.cat([self._read(self.second, rows[:half]), v1[half:]])
 
 class PairDL(DataLoader):
     "fastai `DataLoader` of `(x1, x2)` view pairs: one read per batch on the host, augmentation after the move to `device`."
