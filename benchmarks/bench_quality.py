@@ -1,6 +1,6 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision]
       [--budget-data independent,default,second] [--lever-data independent,validation,detector] [--mults 1,2,4] [--mult-seeds 2:3]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
@@ -13,6 +13,9 @@
    validation data of --lever-data (`independent`, `validation`, and `detector`: the validation simulation through the facility
    detector's validation seed, prepared with everything found from the data), with PCA and UMAP. Writes
    benchmarks/quality/levers.json, levers.md and levers.png.
+   `precision`: the same for `PRECISION_METHODS` (CPLR P<=>C and CLR P<=>P, each in the recipe's bfloat16 autocast and in float32,
+   which differ only on CPUs with bfloat16). Writes benchmarks/quality/precision.json, .md and .png. The levers share one cache
+   (--work/levers), so the runs of the recipe itself are trained once.
 4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS)
 from cplr_nb.projection import prepare
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -154,17 +157,19 @@ def budget_data(work:Path, key:str)->tuple:
     return study_data(seed, work/'study_data')
 
 TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budgets (issue 19)",
-          'levers': "Levers on the validation data: the paper's P⇔C pairs, P⇔P pairs, and both in one loss (issue 19)"}
+          'levers': "Levers on the validation data: the paper's P⇔C pairs, P⇔P pairs, and both in one loss (issue 19)",
+          'precision': "A lever on the validation data: bfloat16 autocast or float32 on a CPU that has bfloat16 (issue 19)"}
+LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
-    "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; 'levers': `LEVER_METHODS`) on each data set; the results of earlier data sets are kept, each with its own stamp."
+    "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."
     path = RESULTS/f'{kind}.json'
     done = json.loads(path.read_text()) if path.exists() else {}
     for key in keys:
         data = budget_data(work, key)
         if data is None: continue
-        extra = dict(methods=LEVER_METHODS, baselines=('pca', 'umap')) if kind == 'levers' else {}
-        res = budgets(work/kind/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
+        extra = dict(methods=LEVERS[kind], baselines=('pca', 'umap')) if kind in LEVERS else {}
+        res = budgets(work/('levers' if kind in LEVERS else kind)/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
         done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))
@@ -184,7 +189,7 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, ki
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--work', default='/tmp/cplr_quality'); ap.add_argument('--seeds', type=int, default=3)
-    ap.add_argument('--only', default='study,default,second,budgets')
+    ap.add_argument('--only', default='study,default,second,budgets', help=f"of study, default, second, budgets, {', '.join(LEVERS)}")
     ap.add_argument('--budget-data', default='independent,default,second', help=f"data sets of the budget comparison, of {list(BUDGET_DATA)}")
     ap.add_argument('--lever-data', default='independent,validation,detector', help=f"data sets of the levers (validation data only), of {list(BUDGET_DATA)}")
     ap.add_argument('--mults', default='1,2,4', help='budgets, in units of one default CPLR run')
@@ -196,10 +201,10 @@ if __name__ == '__main__':
     runs = [default_run(work, s, a.resume) for s, key in ((0, 'default'), (SECOND_SEED, 'second')) if key in only]
     if runs: write_targets(runs)
     mult_seeds = {int(m): int(n) for m, n in (x.split(':') for x in a.mult_seeds.split(','))} if ':' in a.mult_seeds else int(a.mult_seeds)
-    for name, data in (('budgets', a.budget_data), ('levers', a.lever_data)):
+    for name in ('budgets', *LEVERS):
         if name not in only: continue
-        keys = data.split(',')
+        flag, keys = ('--budget-data', a.budget_data.split(',')) if name == 'budgets' else ('--lever-data', a.lever_data.split(','))
         bad = [k for k in keys if k not in BUDGET_DATA]
-        if bad: sys.exit(f"error: --{name[:-1]}-data {bad}: not among {list(BUDGET_DATA)}")
-        if name == 'levers' and {'default', 'second'} & set(keys): sys.exit("error: --lever-data: levers are chosen on validation data (independent, validation, detector)")
+        if bad: sys.exit(f"error: {flag} {bad}: not among {list(BUDGET_DATA)}")
+        if name in LEVERS and {'default', 'second'} & set(keys): sys.exit(f"error: {flag}: levers are chosen on validation data (independent, validation, detector)")
         run_budgets(work, keys, a.seeds, mult_seeds, tuple(int(m) for m in a.mults.split(',')), name)

@@ -11,8 +11,10 @@ def stamp(results:str|Path)->dict:
     import torch
     rel = Path(results).resolve().relative_to(ROOT)
     dirty = bool(git('status', '--porcelain', '--', 'cplr_nb', 'benchmarks', 'pyproject.toml', f':!{rel}'))   # new files count too
+    from cplr_nb.train import cpu_bf16
     gpu = 'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
-    return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
+    bf16 = 'with bfloat16' if cpu_bf16() else 'without bfloat16'    # the `cpu` recipe trains in bfloat16 autocast only where the CPU has it
+    return dict(date=time.strftime('%Y-%m-%d'), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores {bf16}, {gpu}",
                 commit=git('rev-parse', '--short', 'HEAD') + (' with uncommitted changes' if dirty else ''),
                 command=' '.join(['python', _script(sys.argv[0]), *sys.argv[1:]]))
 

@@ -26,11 +26,11 @@ from .report import FAST_BASELINES, untrained_embedding
 
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
-           'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours',
-           'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant',
-           'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR',
-           'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes',
-           'budget_table', 'plot_budgets']
+           'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'MINUTES_VARIANTS', 'study_data',
+           'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key',
+           'variant_config', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study',
+           'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table',
+           'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -465,6 +465,9 @@ def lightly_embed(model:LightlySimCLR, # trained peer
 BUDGET_METHODS = {'CPLR P⇔C': 'polcart', 'CLR P⇔P': 'polpol', PEER: 'peer'}
 MIXED = 'mixed P⇔C + P⇔P'   # the `polmix` pairs (`cplr_nb.augment.mixed_pairs`): the paper's projection and the generic pair in one loss
 LEVER_METHODS = {'CPLR P⇔C': 'polcart', MIXED: 'polmix', 'CLR P⇔P': 'polpol'}
+FLOAT32 = dict(mixed_precision=False)   # the recipe without bfloat16 autocast, on CPUs that have bfloat16 (elsewhere the recipe is float32 already)
+PRECISION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, float32': dict(mode='polcart', overrides=FLOAT32),
+                     'CLR P⇔P': 'polpol', 'CLR P⇔P, float32': dict(mode='polpol', overrides=FLOAT32)}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
@@ -497,7 +500,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
             lin_seeds:int=3,           # seeds of the linear read-out
             quiet:bool=False,          # no progress lines
-            methods:dict=None,         # name -> pair mode or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
+            methods:dict=None,         # name -> pair mode, {'mode', 'overrides'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
            )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
     "CPLR, CLR and lightly's SimCLR recipe (or other `methods`) at several multiples of one default run's minutes, on one data set, scored alike."
     out, overrides, peer, methods = Path(out), overrides or {}, peer or {}, methods or BUDGET_METHODS
@@ -514,7 +517,8 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             if mode == 'peer':
                 runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
             else:
-                spec = dict(mode=mode, overrides=dict(overrides, epochs=mult * epochs))
+                mode, extra = (mode, {}) if isinstance(mode, str) else (mode['mode'], mode.get('overrides', {}))
+                spec = dict(mode=mode, overrides={**overrides, **extra, 'epochs': mult * epochs})
                 runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(n_seeds)]
             res['methods'][method][str(mult)] = e = dict(runs=runs, **summarise(runs))
             if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']
