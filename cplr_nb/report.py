@@ -16,7 +16,7 @@ from .data import LABEL_NAMES, RELEVANT, atomic_write, class_counts, shipped_lab
 from .simulate import simulate, write_simulation
 from .projection import prepare, load_prepared, open_prepared, check_prepare_options
 from .sources import open_source
-from .train import train, read_log, make_config, CONFIGS
+from .train import train, read_log, make_config, CONFIGS, cpu_bf16
 from .model import create_model
 from .embed import embed_run, embed_model, write_embeddings, read_embeddings
 from .evaluate import evaluate_embedding, combine_runs, write_report, read_report, report_markdown, MEASURE
@@ -279,7 +279,8 @@ def comparison_text(report:dict)->str:
 # %% ../nbs/11_report.ipynb #d264916c
 def _hardware()->str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+    bf16 = ' with bfloat16' if cpu_bf16() else ''     # a CPU run of the `cpu` recipe trains in bfloat16 autocast only there
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores{bf16}, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
 
 def untrained_embedding(prep,                # `PreparedData` (or anything with `.polar`)
                         config:str|dict='cpu',  # the training configuration whose network to build
