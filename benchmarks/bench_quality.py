@@ -16,8 +16,8 @@
    `precision`: the same for `PRECISION_METHODS` (CPLR P<=>C and CLR P<=>P, each in the recipe's bfloat16 autocast and in float32,
    which differ only on CPUs with bfloat16). Writes benchmarks/quality/precision.json, .md and .png. The levers share one cache
    (--work/levers), so the runs of the recipe itself are trained once.
-   `optim`: the same for `OPTIM_METHODS` (CPLR P<=>C and CLR P<=>P with the LARS learning rate ×3, CPLR P<=>C at batch 64,
-   twice the steps per epoch). Writes benchmarks/quality/optim.json, .md and .png.
+   `optim`: the same for `OPTIM_METHODS` (CPLR P<=>C and CLR P<=>P with the LARS learning rate ×3 and at batch 64, CPLR P<=>C at batch 32;
+   twice and four times the steps per epoch). Writes benchmarks/quality/optim.json, .md and .png.
 4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
@@ -161,7 +161,7 @@ def budget_data(work:Path, key:str)->tuple:
 TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budgets (issue 19)",
           'levers': "Levers on the validation data: the paper's P⇔C pairs, P⇔P pairs, and both in one loss (issue 19)",
           'precision': "A lever on the validation data: bfloat16 autocast or float32 on a CPU that has bfloat16 (issue 19)",
-          'optim': "A lever on the validation data: the optimisation (LARS learning rate ×3, batch 64: twice the steps) (issue 19)"}
+          'optim': "A lever on the validation data: the optimisation (LARS learning rate ×3; batch 64 and 32: twice and four times the steps) (issue 19)"}
 LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):

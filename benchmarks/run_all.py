@@ -33,7 +33,7 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it unde
      None),   # an hour and a half of training: no quick case
     ('bench_quality.py', 'A lever on the validation data: bfloat16 or float32 on the CPU (issue 19)', ['--only', 'precision', '--mults', '1'],
      None),   # half an hour of training: no quick case
-    ('bench_quality.py', 'A lever on the validation data: the optimisation, LARS lr ×3 and batch 64 (issue 19)', ['--only', 'optim', '--mults', '1'],
+    ('bench_quality.py', 'A lever on the validation data: the optimisation, LARS lr ×3 and batches of 64 and 32 (issue 19)', ['--only', 'optim', '--mults', '1'],
      None),   # an hour of training: no quick case
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
     ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),

@@ -26,7 +26,7 @@ from .report import FAST_BASELINES, untrained_embedding
 
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
-           'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64',
+           'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
            'OPTIM_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn',
            'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
            'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr',
@@ -469,10 +469,12 @@ LEVER_METHODS = {'CPLR P⇔C': 'polcart', MIXED: 'polmix', 'CLR P⇔P': 'polpol'
 FLOAT32 = dict(mixed_precision=False)   # the recipe without bfloat16 autocast, on CPUs that have bfloat16 (elsewhere the recipe is float32 already)
 PRECISION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, float32': dict(mode='polcart', overrides=FLOAT32),
                      'CLR P⇔P': 'polpol', 'CLR P⇔P, float32': dict(mode='polpol', overrides=FLOAT32)}
-LR_X3, BATCH_64 = dict(base_lr=0.3), dict(bs=64)   # the study's best optimiser change (LARS lr ×3); twice the steps per epoch at half the batch
+LR_X3 = dict(base_lr=0.3)   # the study's best optimiser change (LARS lr ×3)
+BATCH_64, BATCH_32 = dict(bs=64), dict(bs=32)   # 2× and 4× the steps per epoch, at the recipe's √batch learning rate
 OPTIM_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, LARS lr ×3': dict(mode='polcart', overrides=LR_X3),
-                 'CPLR P⇔C, batch 64': dict(mode='polcart', overrides=BATCH_64),
-                 'CLR P⇔P': 'polpol', 'CLR P⇔P, LARS lr ×3': dict(mode='polpol', overrides=LR_X3)}
+                 'CPLR P⇔C, batch 64': dict(mode='polcart', overrides=BATCH_64), 'CPLR P⇔C, batch 32': dict(mode='polcart', overrides=BATCH_32),
+                 'CLR P⇔P': 'polpol', 'CLR P⇔P, LARS lr ×3': dict(mode='polpol', overrides=LR_X3),
+                 'CLR P⇔P, batch 64': dict(mode='polpol', overrides=BATCH_64)}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
