@@ -1,6 +1,6 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision,optim]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision,optim,batch]
       [--budget-data independent,default,second] [--lever-data independent,validation,detector] [--mults 1,2,4] [--mult-seeds 2:3]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
@@ -18,6 +18,8 @@
    (--work/levers), so the runs of the recipe itself are trained once.
    `optim`: the same for `OPTIM_METHODS` (CPLR P<=>C and CLR P<=>P with the LARS learning rate ×3 and at batch 64, CPLR P<=>C at batch 32;
    twice and four times the steps per epoch). Writes benchmarks/quality/optim.json, .md and .png.
+   `batch`: `BATCH_METHODS` (CPLR P<=>C at the recipe's batch of 128 and at 64), for more seeds of the one change `optim` left
+   open (`--seeds 6`). Writes benchmarks/quality/batch.json, .md and .png.
 4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS)
 from cplr_nb.projection import prepare
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -161,8 +163,9 @@ def budget_data(work:Path, key:str)->tuple:
 TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budgets (issue 19)",
           'levers': "Levers on the validation data: the paper's P⇔C pairs, P⇔P pairs, and both in one loss (issue 19)",
           'precision': "A lever on the validation data: bfloat16 autocast or float32 on a CPU that has bfloat16 (issue 19)",
-          'optim': "A lever on the validation data: the optimisation (LARS learning rate ×3; batch 64 and 32: twice and four times the steps) (issue 19)"}
-LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
+          'optim': "A lever on the validation data: the optimisation (LARS learning rate ×3; batch 64 and 32: twice and four times the steps) (issue 19)",
+          'batch': "A lever on the validation data: CPLR P⇔C at batch 128 (the recipe) and 64, with more seeds (issue 19)"}
+LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS, 'batch': BATCH_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
     "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."

@@ -27,8 +27,8 @@ from .report import FAST_BASELINES, untrained_embedding
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
-           'OPTIM_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn',
-           'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
+           'OPTIM_METHODS', 'BATCH_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score',
+           'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
            'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr',
            'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table',
            'plot_budgets']
@@ -475,6 +475,7 @@ OPTIM_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, LARS lr ×3': dict(mode='
                  'CPLR P⇔C, batch 64': dict(mode='polcart', overrides=BATCH_64), 'CPLR P⇔C, batch 32': dict(mode='polcart', overrides=BATCH_32),
                  'CLR P⇔P': 'polpol', 'CLR P⇔P, LARS lr ×3': dict(mode='polpol', overrides=LR_X3),
                  'CLR P⇔P, batch 64': dict(mode='polpol', overrides=BATCH_64)}
+BATCH_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, batch 64': OPTIM_METHODS['CPLR P⇔C, batch 64']}   # the one change the optimisation lever left open, with more seeds
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
