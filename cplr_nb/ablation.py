@@ -27,11 +27,11 @@ from .report import FAST_BASELINES, untrained_embedding
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
-           'OPTIM_METHODS', 'BATCH_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score',
-           'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained',
-           'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr',
-           'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table',
-           'plot_budgets']
+           'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'MINUTES_VARIANTS',
+           'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling',
+           'data_key', 'variant_config', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise',
+           'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets',
+           'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -476,6 +476,11 @@ OPTIM_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, LARS lr ×3': dict(mode='
                  'CLR P⇔P': 'polpol', 'CLR P⇔P, LARS lr ×3': dict(mode='polpol', overrides=LR_X3),
                  'CLR P⇔P, batch 64': dict(mode='polpol', overrides=BATCH_64)}
 BATCH_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, batch 64': OPTIM_METHODS['CPLR P⇔C, batch 64']}   # the one change the optimisation lever left open, with more seeds
+NO_CROPS = dict(aug={**CPU_AUG, 'p_crop': 0.})   # the recipe crops half the views, to 50–100 % of the area
+CROPS_ALWAYS = dict(aug={**CPU_AUG, 'p_crop': 1., 'crop_scale': (0.25, 1.)})   # SimCLR's habit: every view cropped, here down to a quarter of the area
+VIEW_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, T = 0.1': dict(mode='polcart', temperature=0.1),   # the paper's P⇔C temperature (the recipe: 0.2)
+                'CPLR P⇔C, T = 0.5': dict(mode='polcart', temperature=0.5),   # lightly's `NTXentLoss` default
+                'CPLR P⇔C, no crops': dict(mode='polcart', overrides=NO_CROPS), 'CPLR P⇔C, crops 25–100 %, always': dict(mode='polcart', overrides=CROPS_ALWAYS)}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
@@ -508,7 +513,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
             lin_seeds:int=3,           # seeds of the linear read-out
             quiet:bool=False,          # no progress lines
-            methods:dict=None,         # name -> pair mode, {'mode', 'overrides'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
+            methods:dict=None,         # name -> pair mode, {'mode', 'temperature', 'overrides'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
            )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
     "CPLR, CLR and lightly's SimCLR recipe (or other `methods`) at several multiples of one default run's minutes, on one data set, scored alike."
     out, overrides, peer, methods = Path(out), overrides or {}, peer or {}, methods or BUDGET_METHODS
@@ -525,8 +530,8 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             if mode == 'peer':
                 runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
             else:
-                mode, extra = (mode, {}) if isinstance(mode, str) else (mode['mode'], mode.get('overrides', {}))
-                spec = dict(mode=mode, overrides={**overrides, **extra, 'epochs': mult * epochs})
+                m = dict(mode=mode) if isinstance(mode, str) else mode
+                spec = dict(mode=m['mode'], temperature=m.get('temperature'), overrides={**overrides, **m.get('overrides', {}), 'epochs': mult * epochs})
                 runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(n_seeds)]
             res['methods'][method][str(mult)] = e = dict(runs=runs, **summarise(runs))
             if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']
