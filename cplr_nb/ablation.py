@@ -27,11 +27,11 @@ from .report import FAST_BASELINES, untrained_embedding
 # %% auto #0
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
-           'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'MINUTES_VARIANTS',
-           'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling',
-           'data_key', 'variant_config', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise',
-           'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets',
-           'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
+           'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'FULL_WIDTH', 'WIDTH_METHODS',
+           'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as',
+           'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained', 'baseline_neighbours',
+           'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed',
+           'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -481,6 +481,8 @@ CROPS_ALWAYS = dict(aug={**CPU_AUG, 'p_crop': 1., 'crop_scale': (0.25, 1.)})   #
 VIEW_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, T = 0.1': dict(mode='polcart', temperature=0.1),   # the paper's P⇔C temperature (the recipe: 0.2)
                 'CPLR P⇔C, T = 0.5': dict(mode='polcart', temperature=0.5),   # lightly's `NTXentLoss` default
                 'CPLR P⇔C, no crops': dict(mode='polcart', overrides=NO_CROPS), 'CPLR P⇔C, crops 25–100 %, always': dict(mode='polcart', overrides=CROPS_ALWAYS)}
+FULL_WIDTH = dict(encoder='reference')   # the reference's ResNet-18d: the `cpu` encoder at full width, 512-d features like the generic ResNet-18's
+WIDTH_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, full width (512-d)': dict(mode='polcart', overrides=FULL_WIDTH)}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
