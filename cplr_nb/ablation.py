@@ -28,10 +28,11 @@ from .report import FAST_BASELINES, untrained_embedding
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
            'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'FULL_WIDTH', 'WIDTH_METHODS',
-           'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as',
-           'supervised_ceiling', 'data_key', 'variant_config', 'run_variant', 'untrained', 'baseline_neighbours',
-           'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed',
-           'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
+           'RES_48', 'RES_96', 'RESOLUTION_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours',
+           'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant',
+           'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR',
+           'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes',
+           'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -483,6 +484,10 @@ VIEW_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, T = 0.1': dict(mode='polca
                 'CPLR P⇔C, no crops': dict(mode='polcart', overrides=NO_CROPS), 'CPLR P⇔C, crops 25–100 %, always': dict(mode='polcart', overrides=CROPS_ALWAYS)}
 FULL_WIDTH = dict(encoder='reference')   # the reference's ResNet-18d: the `cpu` encoder at full width, 512-d features like the generic ResNet-18's
 WIDTH_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, full width (512-d)': dict(mode='polcart', overrides=FULL_WIDTH)}
+RES_48, RES_96 = dict(size=48), dict(size=96)   # the views' side in training and embedding (the recipe: 64 px)
+RESOLUTION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, 48 px': dict(mode='polcart', overrides=RES_48),
+                      'CPLR P⇔C, 48 px, 2× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=2),   # about the recipe's minutes
+                      'CPLR P⇔C, 96 px, half the epochs': dict(mode='polcart', overrides=RES_96, epoch_scale=0.5)}
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
@@ -515,7 +520,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
             lin_seeds:int=3,           # seeds of the linear read-out
             quiet:bool=False,          # no progress lines
-            methods:dict=None,         # name -> pair mode, {'mode', 'temperature', 'overrides'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
+            methods:dict=None,         # name -> pair mode, {'mode', 'temperature', 'overrides', 'epoch_scale'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
            )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
     "CPLR, CLR and lightly's SimCLR recipe (or other `methods`) at several multiples of one default run's minutes, on one data set, scored alike."
     out, overrides, peer, methods = Path(out), overrides or {}, peer or {}, methods or BUDGET_METHODS
@@ -533,7 +538,8 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
                 runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
             else:
                 m = dict(mode=mode) if isinstance(mode, str) else mode
-                spec = dict(mode=m['mode'], temperature=m.get('temperature'), overrides={**overrides, **m.get('overrides', {}), 'epochs': mult * epochs})
+                spec = dict(mode=m['mode'], temperature=m.get('temperature'), overrides={**overrides, **m.get('overrides', {}),
+                                                                                     'epochs': max(1, round(mult * epochs * m.get('epoch_scale', 1)))})
                 runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(n_seeds)]
             res['methods'][method][str(mult)] = e = dict(runs=runs, **summarise(runs))
             if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']
