@@ -485,8 +485,9 @@ VIEW_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, T = 0.1': dict(mode='polca
 FULL_WIDTH = dict(encoder='reference')   # the reference's ResNet-18d: the `cpu` encoder at full width, 512-d features like the generic ResNet-18's
 WIDTH_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, full width (512-d)': dict(mode='polcart', overrides=FULL_WIDTH)}
 RES_48, RES_96 = dict(size=48), dict(size=96)   # the views' side in training and embedding (the recipe: 64 px)
-RESOLUTION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, 48 px': dict(mode='polcart', overrides=RES_48),
-                      'CPLR P⇔C, 48 px, 2× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=2),   # about the recipe's minutes
+RESOLUTION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, 48 px': dict(mode='polcart', overrides=RES_48),   # about 0.6× the recipe's minutes
+                      'CPLR P⇔C, 48 px, 1.5× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=1.5),   # about the recipe's minutes
+                      'CPLR P⇔C, 48 px, 2× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=2),
                       'CPLR P⇔C, 96 px, half the epochs': dict(mode='polcart', overrides=RES_96, epoch_scale=0.5)}
 
 def run_peer(prep:PreparedData, # data (with labels)
