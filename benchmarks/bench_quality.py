@@ -24,7 +24,7 @@
    every view). Writes benchmarks/quality/views.json, .md and .png.
    `width`: `WIDTH_METHODS` (CPLR P<=>C with the `cpu` encoder at full width: 512-d features, about 2-3x the minutes). Writes
    benchmarks/quality/width.json, .md and .png.
-   `resolution`: `RESOLUTION_METHODS` (CPLR P<=>C with 48 px views at the recipe's epochs and at twice them, and with 96 px views at half
+   `resolution`: `RESOLUTION_METHODS` (CPLR P<=>C with 48 px views at 1, 1.5 and 2 times the recipe's epochs, and with 96 px views at half
    the epochs; the recipe: 64 px). Writes benchmarks/quality/resolution.json, .md and .png.
 4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
