@@ -28,11 +28,11 @@ from .report import FAST_BASELINES, untrained_embedding
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
            'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'FULL_WIDTH', 'WIDTH_METHODS',
-           'RES_48', 'RES_96', 'RESOLUTION_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance', 'label_neighbours',
-           'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config', 'run_variant',
-           'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb', 'LightlySimCLR',
-           'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study', 'plot_minutes',
-           'budget_table', 'plot_budgets']
+           'RES_48', 'RES_96', 'RESOLUTION_METHODS', 'RES48_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance',
+           'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config',
+           'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb',
+           'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study',
+           'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -489,6 +489,7 @@ RESOLUTION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, 48 px': dict(mode='p
                       'CPLR P⇔C, 48 px, 1.5× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=1.5),   # about the recipe's minutes
                       'CPLR P⇔C, 48 px, 2× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=2),
                       'CPLR P⇔C, 96 px, half the epochs': dict(mode='polcart', overrides=RES_96, epoch_scale=0.5)}
+RES48_METHODS = {m: RESOLUTION_METHODS[m] for m in ('CPLR P⇔C', 'CPLR P⇔C, 48 px, 1.5× the epochs')}   # the one resolution change the rule leaves open, with more seeds
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
