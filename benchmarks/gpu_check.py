@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """GPU checks of issue 12: one script to run on a GPU machine; one line per check, `PASS/FAIL/SKIP <check>: <figures>`.
 
-    python benchmarks/gpu_check.py                  # on a GPU machine (a few minutes, an estimate: not yet run on one)
+    python benchmarks/gpu_check.py                  # on a GPU machine (about 1.5 minutes on one H100; results in benchmarks/RESULTS.md)
     python benchmarks/gpu_check.py --device cpu --quick   # a smoke test of this script on a CPU (a few minutes)
 
 Checks (`--only` picks some, comma-separated):
@@ -19,8 +19,8 @@ Checks (`--only` picks some, comma-separated):
    the `paper` preset SK-ResNet50d 2×). On 2+ GPUs (NCCL) every BatchNorm must have become a SyncBatchNorm that
    keeps timm's activation; `load_run` must rebuild a network that loads the saved state dict and gives the
    trained network's outputs; both processes must end with the same parameters. With one GPU this is SKIP:
-   NCCL refuses two processes on one device, and two processes on one GPU with gloo (which PyTorch's
-   SyncBatchNorm does have a code path for) has not been confirmed to work; `--ddp-one-gpu` tries it anyway.
+   NCCL refuses two processes on one device; `--ddp-one-gpu` runs two gloo processes on the one GPU instead (PyTorch's
+   SyncBatchNorm has a code path for gloo; it worked on an H100 with torch 2.11, 2026-12-05).
    On a CPU (`--device cpu`): gloo and plain BatchNorm (SyncBatchNorm is GPU-only).
 4. `paper_memory`: peak GPU memory (`torch.cuda.max_memory_allocated`) of `train(config='paper')`, 224 px,
    batch 628 pairs (1256 images through SK-ResNet50d 2×), AMP, one epoch of `--paper-steps` steps on one
@@ -121,11 +121,14 @@ def check_amp_train(c):
     return figs
 
 # ---------------------------------------------------------------------------------------------------------------
-def _cli(*args)->list:
-    "The `cplr-train` command line (the installed script, else the function through python -c)."
+def _cli(workdir:Path, *args)->list:
+    "The `cplr-train` command line: the installed script, else one of the same shape in `workdir` (a package on PYTHONPATH, not installed)."
     exe = shutil.which('cplr-train')
-    base = [exe] if exe else [sys.executable, '-c', 'from cplr_nb.train import cplr_train; cplr_train()']
-    return base + [str(a) for a in args]
+    if not exe:                 # `python -c` would not do: a tool reads the command line only when run as a script
+        exe = workdir/'cplr-train.py'
+        exe.write_text("import sys\nfrom cplr_nb.train import cplr_train\nsys.exit(cplr_train())\n")
+        return [sys.executable, str(exe)] + [str(a) for a in args]
+    return [exe] + [str(a) for a in args]
 
 def _state_diff(a:dict, b:dict)->tuple:
     "(max |a-b| over the float tensors, ‖a-b‖/‖a‖ over them)."
@@ -146,7 +149,7 @@ def check_kill_resume(c):
               '--probe-every', 0, '--device', c.device, '--no-progress']
     killed, whole = c.workdir/'killed', c.workdir/'whole'
     t = time.perf_counter()
-    p = subprocess.Popen(_cli(*common, '--out', killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sub_env())
+    p = subprocess.Popen(_cli(c.workdir, *common, '--out', killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sub_env())
     sent = None
     while p.poll() is None and time.perf_counter() - t < c.timeout:
         if (killed/'checkpoint.pth').exists(): p.send_signal(signal.SIGTERM); sent = time.perf_counter() - t; break
@@ -159,9 +162,9 @@ def check_kill_resume(c):
     if p.returncode != 143:
         raise AssertionError(f"the signalled run exited {p.returncode}, expected 143 (SIGTERM at {sent:.1f} s; if 0, the epochs are too short "
                              f"for the signal to land before the last one: raise --n): {err[-500:]}")
-    r2 = subprocess.run(_cli('--data', data, '--out', killed, '--resume', '--device', c.device, '--no-progress'),
+    r2 = subprocess.run(_cli(c.workdir, '--data', data, '--out', killed, '--resume', '--device', c.device, '--no-progress'),
                         capture_output=True, text=True, env=sub_env(), timeout=c.timeout)
-    r3 = subprocess.run(_cli(*common, '--out', whole), capture_output=True, text=True, env=sub_env(), timeout=c.timeout)
+    r3 = subprocess.run(_cli(c.workdir, *common, '--out', whole), capture_output=True, text=True, env=sub_env(), timeout=c.timeout)
     wall = time.perf_counter() - t
     if r2.returncode != 0: raise AssertionError(f"--resume exited {r2.returncode}: {r2.stderr[-800:]}")
     if r3.returncode != 0: raise AssertionError(f"the uninterrupted run exited {r3.returncode}: {r3.stderr[-800:]}")
@@ -235,9 +238,9 @@ def check_ddp_syncbn(c):
     ngpu = torch.cuda.device_count() if c.cuda else 0
     if not c.cuda: backend, dev, mode = 'gloo', 'cpu', 'gloo on CPU, plain BatchNorm (SyncBatchNorm is GPU-only)'
     elif ngpu >= 2: backend, dev, mode = None, None, f'NCCL on 2 of {ngpu} GPUs'
-    elif c.ddp_one_gpu: backend, dev, mode = 'gloo', 'cuda:0', 'gloo, both processes on GPU 0 (--ddp-one-gpu, unconfirmed setup)'
-    else: raise Skip("one GPU: NCCL refuses two processes on one device, and two processes on one GPU with gloo is unconfirmed "
-                     "(--ddp-one-gpu tries it); needs 2 GPUs")
+    elif c.ddp_one_gpu: backend, dev, mode = 'gloo', 'cuda:0', 'gloo, both processes on GPU 0 (--ddp-one-gpu)'
+    else: raise Skip("one GPU: NCCL refuses two processes on one device; --ddp-one-gpu runs two gloo processes on it instead; "
+                     "NCCL needs 2 GPUs")
     data = make_prepared(c.workdir, s['n'], 64, 64)
     enc = c.ddp_encoder or s['ddp_encoder']
     out, report = c.workdir/'ddp', c.workdir/'ddp_report'
@@ -413,7 +416,7 @@ def main(argv=None)->int:
     ap.add_argument('--knn-n', type=int, default=None, help='embeddings of the kNN check')
     ap.add_argument('--paper-steps', type=int, default=None, help='steps of the paper-config memory check (default 1 quick, else 2)')
     ap.add_argument('--ddp-encoder', default=None, help='encoder of the DDP check (default skresnet18; paper on a full GPU run)')
-    ap.add_argument('--ddp-one-gpu', action='store_true', help='with one GPU, try two gloo processes on it (unconfirmed)')
+    ap.add_argument('--ddp-one-gpu', action='store_true', help='with one GPU, run two gloo processes on it')
     ap.add_argument('--resume-tol', type=float, default=None, help='relative parameter tolerance of the resume check (default 0 on a CPU, 1e-2 on CUDA)')
     ap.add_argument('--timeout', type=float, default=500, help='seconds allowed to each subprocess')
     a = ap.parse_args(argv)

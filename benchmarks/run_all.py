@@ -115,6 +115,14 @@ def tables(text:str)->str:
     flush()
     return '\n'.join(out)
 
+GPU_SECTION = '## GPU checks'
+
+def kept_gpu_section(path:Path)->str:
+    "The GPU section of an existing results file (`gpu_check.py`'s output from a GPU machine, the file's last section), kept when the file is rewritten."
+    text = path.read_text() if path.exists() else ''
+    i = text.find('\n' + GPU_SECTION)
+    return '\n' + text[i + 1:] if i >= 0 else ''
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=str(HERE/'RESULTS.md')); ap.add_argument('--quick', action='store_true')
@@ -138,5 +146,5 @@ if __name__ == '__main__':
         print(f"{script}: exit {r.returncode} in {wall:.0f} s", flush=True)
         body = tables(r.stdout) if r.returncode == 0 else f"FAILED (exit {r.returncode}):\n```\n{r.stderr[-2000:]}\n```"
         parts.append(f"## {title}\n\n`python benchmarks/{script} {' '.join(cmd[2:])}` ({wall:.0f} s)\n\n{body}\n")
-    Path(a.out).write_text('\n'.join(parts))
+    Path(a.out).write_text('\n'.join(parts) + kept_gpu_section(Path(a.out)))
     print(f"wrote {a.out}")
