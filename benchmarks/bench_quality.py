@@ -1,6 +1,6 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision,optim,batch,views,width,resolution,res48]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision,optim,batch,views,width,resolution,res48,shipped]
       [--budget-data independent,default,second] [--lever-data independent,validation,detector] [--mults 1,2,4] [--mult-seeds 2:3]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
@@ -28,6 +28,8 @@
    the epochs; the recipe: 64 px). Writes benchmarks/quality/resolution.json, .md and .png.
    `res48`: `RES48_METHODS` (CPLR P<=>C at 64 px, the recipe, and at 48 px with 1.5x the epochs, the recipe's minutes), for more seeds of
    the one change `resolution` left open (`--seeds 6`). Writes benchmarks/quality/res48.json, .md and .png.
+   `shipped`: `SHIPPED_METHODS` (the package's pretrained encoder with no training, the recipe started from it, and the recipe from
+   scratch). Writes benchmarks/quality/shipped.json, .md and .png.
 4. `budgets` (issue 19): `cplr_nb.ablation.budgets` on each data set of --budget-data (`independent`: ../shared/data/independent_val.h5,
    another simulator's shots, `--select all`; `default`: simulation seed 0; `second`: seed `SECOND_SEED`; `validation`: seed
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS, VIEW_METHODS, WIDTH_METHODS, RESOLUTION_METHODS, RES48_METHODS)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS, VIEW_METHODS, WIDTH_METHODS, RESOLUTION_METHODS, RES48_METHODS, SHIPPED_METHODS)
 from cplr_nb.projection import prepare
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -176,8 +178,9 @@ TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budget
           'views': "A lever on the validation data: the NT-Xent temperature (0.1, 0.2, 0.5) and the crops (none, half the views, every view) (issue 19)",
           'width': "A lever on the validation data: the encoder's width, half (the recipe, 256-d) or full (512-d) (issue 19)",
           'resolution': "A lever on the validation data: the views' resolution, 48, 64 (the recipe) or 96 px, at the recipe's minutes or epochs (issue 19)",
-          'res48': "A lever on the validation data: CPLR P⇔C at 64 px (the recipe) and at 48 px with 1.5× the epochs (the recipe's minutes), with more seeds (issue 19)"}
-LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS, 'batch': BATCH_METHODS, 'views': VIEW_METHODS, 'width': WIDTH_METHODS, 'resolution': RESOLUTION_METHODS, 'res48': RES48_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
+          'res48': "A lever on the validation data: CPLR P⇔C at 64 px (the recipe) and at 48 px with 1.5× the epochs (the recipe's minutes), with more seeds (issue 19)",
+          'shipped': "The shipped encoder on the validation data: no training, the recipe started from it, and the recipe from scratch (issue 19)"}
+LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS, 'batch': BATCH_METHODS, 'views': VIEW_METHODS, 'width': WIDTH_METHODS, 'resolution': RESOLUTION_METHODS, 'res48': RES48_METHODS, 'shipped': SHIPPED_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
     "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."

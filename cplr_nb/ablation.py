@@ -18,7 +18,7 @@ from .projection import PreparedData, prepare, load_prepared
 from .augment import Augment, resize_views
 from .model import ContrastiveModel, create_encoder
 from .neighbours import knn, neighbours_k, overlap_score
-from .train import train, load_run, read_log, make_config, embed_images, REFERENCE_AUG, CPU_AUG
+from .train import train, load_run, read_log, make_config, embed_images, init_weights, weights_digest, SHIPPED, REFERENCE_AUG, CPU_AUG
 from .embed import read_embeddings
 from .evaluate import linear_eval
 from .baselines import latent_embedding, run_baselines, read_neighbours
@@ -28,11 +28,11 @@ from .report import FAST_BASELINES, untrained_embedding
 __all__ = ['VALIDATION_SEED', 'SECOND_SEED', 'EMBEDDINGS', 'VARIANTS', 'BASELINE_METRICS', 'PEERS_EXTRA', 'PEER',
            'BUDGET_METHODS', 'MIXED', 'LEVER_METHODS', 'FLOAT32', 'PRECISION_METHODS', 'LR_X3', 'BATCH_64', 'BATCH_32',
            'OPTIM_METHODS', 'BATCH_METHODS', 'NO_CROPS', 'CROPS_ALWAYS', 'VIEW_METHODS', 'FULL_WIDTH', 'WIDTH_METHODS',
-           'RES_48', 'RES_96', 'RESOLUTION_METHODS', 'RES48_METHODS', 'MINUTES_VARIANTS', 'study_data', 'nuisance',
-           'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling', 'data_key', 'variant_config',
-           'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise', 'study', 'polar_rgb',
-           'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'budgets', 'study_table', 'plot_study',
-           'plot_minutes', 'budget_table', 'plot_budgets']
+           'RES_48', 'RES_96', 'RESOLUTION_METHODS', 'RES48_METHODS', 'SHIPPED_METHODS', 'MINUTES_VARIANTS',
+           'study_data', 'nuisance', 'label_neighbours', 'score', 'recompute_bn', 'embed_as', 'supervised_ceiling',
+           'data_key', 'variant_config', 'run_variant', 'untrained', 'baseline_neighbours', 'fold_overlap', 'summarise',
+           'study', 'polar_rgb', 'LightlySimCLR', 'lightly_simclr', 'lightly_embed', 'run_peer', 'run_shipped',
+           'budgets', 'study_table', 'plot_study', 'plot_minutes', 'budget_table', 'plot_budgets']
 
 # %% ../nbs/13_ablation.ipynb #3785d572
 VALIDATION_SEED = 1001   # the simulation the study tunes on: used by no test and by no report
@@ -216,11 +216,13 @@ def _cached(path:Path, # JSON file that keeps the result
     with atomic_write(path) as tmp: tmp.write_text(json.dumps(r))
     return r
 
-def variant_config(spec:dict, # a variant that trains: {'mode', 'temperature', 'overrides'}
+def variant_config(spec:dict, # a variant that trains: {'mode', 'temperature', 'overrides', 'init'}
                    seed:int,  # training seed
                   )->dict:    # the full run configuration (`cplr_nb.train.make_config`)
-    "The `cpu` configuration a variant trains with: everything its runs depend on besides the data."
-    return make_config('cpu', spec.get('mode', 'polcart'), spec.get('temperature'), seed, **spec.get('overrides', {}))
+    "The `cpu` configuration a variant trains with: everything its runs depend on besides the data (with `init`, the weights it starts from)."
+    cfg = make_config('cpu', spec.get('mode', 'polcart'), spec.get('temperature'), seed, **spec.get('overrides', {}))
+    if spec.get('init'): cfg['init'] = init_weights(spec['init'], cfg['model'])[1]
+    return cfg
 
 # %% ../nbs/13_ablation.ipynb #f5f6c94e
 def _curve(log:list)->list:
@@ -231,7 +233,7 @@ def _curve(log:list)->list:
 def run_variant(prep:PreparedData, # the study's data (with labels)
                 nuis:dict,         # its nuisance parameters
                 name:str,          # variant name (a key of `variants`)
-                spec:dict,         # {'mode', 'temperature', 'overrides'} to train; {'runs_of', 'embedding'} to re-score another's runs
+                spec:dict,         # {'mode', 'temperature', 'overrides', 'init'} to train; {'runs_of', 'embedding'} to re-score another's runs
                 seed:int,          # training seed
                 out:str|Path,      # study directory: runs/ and results/ live here
                 lin_seeds:int=3,   # seeds of the linear read-out
@@ -247,7 +249,7 @@ def run_variant(prep:PreparedData, # the study's data (with labels)
     def compute():
         if not (run_dir/'model.pth').exists():
             train(prep, t.get('mode', 'polcart'), run_dir, 'cpu', temperature=t.get('temperature'), seed=seed, progress=False,
-                  resume=(run_dir/'checkpoint.pth').exists(), **t.get('overrides', {}))
+                  resume=(run_dir/'checkpoint.pth').exists(), init=t.get('init'), **t.get('overrides', {}))
         model, cfg = load_run(run_dir)
         emb = embed_as(model, _views(prep, cfg['size']), spec.get('embedding', 'encoder'))
         log = read_log(run_dir/'log.csv')
@@ -490,6 +492,9 @@ RESOLUTION_METHODS = {'CPLR P⇔C': 'polcart', 'CPLR P⇔C, 48 px': dict(mode='p
                       'CPLR P⇔C, 48 px, 2× the epochs': dict(mode='polcart', overrides=RES_48, epoch_scale=2),
                       'CPLR P⇔C, 96 px, half the epochs': dict(mode='polcart', overrides=RES_96, epoch_scale=0.5)}
 RES48_METHODS = {m: RESOLUTION_METHODS[m] for m in ('CPLR P⇔C', 'CPLR P⇔C, 48 px, 1.5× the epochs')}   # the one resolution change the rule leaves open, with more seeds
+SHIPPED_METHODS = {'CPLR P⇔C': 'polcart',                      # from scratch: the recipe
+                   'shipped, no training': 'shipped',          # the package's pretrained encoder as it is (`run_shipped`)
+                   'shipped + the usual minutes': dict(mode='polcart', init=SHIPPED)}   # the recipe, started from it
 
 def run_peer(prep:PreparedData, # data (with labels)
              nuis:dict|None,    # its nuisance parameters, or None
@@ -511,6 +516,23 @@ def run_peer(prep:PreparedData, # data (with labels)
     key = _digest(_settings(lightly_simclr, minutes=minutes, seed=seed, **kwargs), data_key(prep.polar, prep.labels), lin_seeds, _nuis_key(nuis))
     return _cached(res, key, compute)
 
+def run_shipped(prep:PreparedData, # data (with labels)
+                nuis:dict|None,    # its nuisance parameters, or None
+                name:str,          # name of the results
+                out:str|Path,      # directory whose results/ caches the numbers and the embedding
+                lin_seeds:int=3,   # seeds of the linear read-out
+                run=SHIPPED,       # the network: 'shipped' or a run directory
+               )->dict:            # its numbers (no training: `train_min` 0), with the `key` they are cached under
+    "Score a trained network as it is, with no training on these data; cached under its weights' digest and the data."
+    res = Path(out)/'results'/f"{_slug(name)}.json"
+    model, cfg = load_run(run)
+    def compute():
+        emb = embed_as(model, _views(prep, cfg['size']))
+        r = dict(variant=name, seed=0, train_min=0., **score(emb, prep.labels, nuis, lin_seeds=lin_seeds))
+        _save_emb(res.with_suffix('.npy'), emb)
+        return r
+    return _cached(res, _digest(weights_digest(model.state_dict()), cfg['size'], data_key(prep.polar, prep.labels), lin_seeds, _nuis_key(nuis)), compute)
+
 def budgets(out:str|Path,              # directory of the runs and results (one per data set)
             prep_path:str|Path,        # the data set's prepared file (with labels)
             nuis:dict|None=None,       # its nuisance parameters (`study_data`), or None
@@ -522,7 +544,7 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             peer:dict=None,            # `lightly_simclr` arguments (tests: small crops)
             lin_seeds:int=3,           # seeds of the linear read-out
             quiet:bool=False,          # no progress lines
-            methods:dict=None,         # name -> pair mode, {'mode', 'temperature', 'overrides', 'epoch_scale'} or 'peer' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
+            methods:dict=None,         # name -> pair mode, {'mode', 'temperature', 'overrides', 'epoch_scale', 'init'}, 'peer' or 'shipped' (default `BUDGET_METHODS`); CPLR P⇔C sets the unit
            )->dict:                    # {'data', 'unit_min', 'methods': {method: {mult: summary and runs}}, 'baselines'}
     "CPLR, CLR and lightly's SimCLR recipe (or other `methods`) at several multiples of one default run's minutes, on one data set, scored alike."
     out, overrides, peer, methods = Path(out), overrides or {}, peer or {}, methods or BUDGET_METHODS
@@ -538,10 +560,12 @@ def budgets(out:str|Path,              # directory of the runs and results (one 
             name = f"{method}, {mult}x"
             if mode == 'peer':
                 runs = [run_peer(prep, nuis, name, mult * res['unit_min'], s, out, lin_seeds, **peer) for s in range(n_seeds)]
+            elif mode == 'shipped': runs = [run_shipped(prep, nuis, name, out, lin_seeds)]     # no training: one network, whatever the budget
             else:
                 m = dict(mode=mode) if isinstance(mode, str) else mode
                 spec = dict(mode=m['mode'], temperature=m.get('temperature'), overrides={**overrides, **m.get('overrides', {}),
                                                                                      'epochs': max(1, round(mult * epochs * m.get('epoch_scale', 1)))})
+                if m.get('init'): spec['init'] = m['init']
                 runs = [run_variant(prep, nuis, name, spec, s, out, lin_seeds) for s in range(n_seeds)]
             res['methods'][method][str(mult)] = e = dict(runs=runs, **summarise(runs))
             if mult == 1 and method == 'CPLR P⇔C': res['unit_min'] = e['train_min']

@@ -16,7 +16,7 @@ from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
 from .data import LABEL_NAMES, DataError, atomic_write, _open_h5, cli_tool, check_numbers, check_stack, check_labels, decode_names
 from .augment import resize_images
-from .train import load_run, _init_distributed
+from .train import load_run, run_path, _init_distributed
 from .projection import prepared_entries, reference_polar, recentre, frame_views, FILLS, _parse_center
 from .sources import open_source, calibrate_source
 from .neighbours import METRICS, check_embeddings, metric_features, default_block_size, knn_blocks, knn, knn_faiss, resolve_device, build_index, EmbeddingIndex
@@ -204,7 +204,7 @@ def _method(mode:str)->str: return 'cplr' if mode in ('polcart', 'cartpol') else
 
 class RawEmbedder:
     "A trained run as a function of raw detector images (B,H,W): the reference's Polar view, resized as in training, embedded."
-    def __init__(self, run_dir:str|Path,     # run directory of `cplr-train`
+    def __init__(self, run_dir:str|Path,     # run directory of `cplr-train`, or 'shipped'
                  device='auto',              # 'auto' (the GPU if there is one), 'cpu', 'cuda', 'cuda:N'
                  center=None,                # beam centre (row, col) of the raw images (default: the run's, else the image centre)
                  prepared_size:int=None,     # size of the views before the resize (default: the run's, else 256)
@@ -212,7 +212,7 @@ class RawEmbedder:
                 ):
         self.device = default_device(device)
         self.model, self.config = load_run(run_dir, device=str(self.device))
-        self.run_dir, self.center = Path(run_dir), center if center is not None else self.config.get('beam_center')
+        self.run_dir, self.center = run_path(run_dir), center if center is not None else self.config.get('beam_center')
         self.prepared_size = prepared_size or self.config.get('prepared_size') or 256
         self.size, self.fill = self.config.get('size'), fill
     def __repr__(self): return f"RawEmbedder({self.run_dir.name}: raw -> Polar {self.prepared_size} px -> {self.size} px -> {self.model.embed_dim} dims)"
@@ -272,7 +272,7 @@ def embed_raw(run_dir:str|Path,     # run directory of `cplr-train`
 
 # %% ../nbs/08_embed.ipynb #6551d559
 def _run_config(run_dir):
-    p = Path(run_dir)/'config.json'
+    p = run_path(run_dir)/'config.json'
     return json.loads(p.read_text()) if p.exists() else {}
 
 def _part_path(out:Path, rank:int, world:int)->Path: return out.with_name(f".{out.name}.part{rank}-of-{world}.h5")
@@ -298,8 +298,8 @@ def _open_parts(stack:ExitStack, out:Path, n:int, world:int)->list:
     return dsets
 
 @cli_tool
-def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, 'required': True}],
-               out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}],
+def cplr_embed(run:str=None,           # run directory of cplr-train, or shipped (the package's pretrained encoder, no training)
+               out:Annotated[str, "output embeddings file", {'opt': True, 'required': True}]=None,
                data:str=None,         # prepared HDF5 file (cplr-prepare)
                src:str=None,          # or raw data, prepared on the fly: a stack file, a folder of them, a European XFEL run
                cxi:str=None,          # the old name of --src
@@ -313,8 +313,12 @@ def cplr_embed(run:Annotated[str, "run directory of cplr-train", {'opt': True, '
                view:str='polar',      # view to embed: polar (paper) or cartesian
                bs:int=256,            # images per batch
                device:str='auto',     # auto (this rank's GPU if there is one), cpu, cuda or cuda:N
+               model:str=None,        # another name of --run (--model shipped)
               ):
     "Embed a prepared file (or raw data) with a trained run and write the embeddings file; under torchrun each process embeds its share."
+    if (run is None) == (model is None): raise ValueError("give the network as --run: a run directory of cplr-train, or shipped (--model is another name of it)")
+    run = run if run is not None else model
+    if out is None: raise ValueError("give the embeddings file to write as --out")
     raw = src if src is not None else cxi
     if (data is None) == (raw is None) or (src is not None and cxi is not None): raise ValueError("give either --data (a prepared file) or --src (raw data; --cxi is its old name)")
     if raw is not None:

@@ -6,7 +6,7 @@ Docs: https://cplr-nb.github.io/cplr_nb/train.html.md"""
 
 # %% ../nbs/07_train.ipynb #c0ad4501
 from __future__ import annotations
-import json, math, os, pickle, random, signal, socket, sys, threading, time, warnings, copy
+import json, math, os, pickle, random, signal, socket, sys, threading, time, warnings, copy, hashlib, importlib.resources
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -33,11 +33,12 @@ from .neighbours import overlap_score
 
 # %% auto #0
 __all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEFAULT_TEMPERATURE', 'POSITIVE_KEYS',
-           'NONNEGATIVE_KEYS', 'LOG_COLUMNS', 'RUNTIME_KEYS', 'lars_step', 'LARS', 'exclude_bn_bias', 'scaled_lr',
-           'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback', 'epoch_seed', 'EpochSeeds',
+           'NONNEGATIVE_KEYS', 'LOG_COLUMNS', 'SHIPPED', 'RUNTIME_KEYS', 'lars_step', 'LARS', 'exclude_bn_bias',
+           'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback', 'epoch_seed', 'EpochSeeds',
            'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1', 'RunLogger', 'Checkpointer',
            'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback', 'cpu_bf16', 'ChannelsLast',
-           'CPUBFloat16', 'contrastive_learner', 'train', 'load_run', 'cplr_train']
+           'CPUBFloat16', 'contrastive_learner', 'shipped_run', 'run_path', 'train', 'load_run', 'weights_digest',
+           'init_weights', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -499,6 +500,16 @@ def _read_resized(views, idx:np.ndarray, size:int, bs:int=256)->torch.Tensor:
     for s in range(0, len(idx), bs): out[s:s + bs, 0] = torch.from_numpy(resize_views(views[idx[s:s + bs]], size))
     return out
 
+SHIPPED = 'shipped'    # the name that stands for the encoder shipped with the package, wherever a run directory is asked for
+
+def shipped_run()->Path:
+    "The run directory of the encoder shipped with the package: the `cpu` recipe pretrained on simulated shots (`benchmarks/pretrain.py`)."
+    return Path(str(importlib.resources.files('cplr_nb')/'assets'/'shipped'))
+
+def run_path(run)->Path: # a run directory, or 'shipped'
+    "The directory of a run: `run` itself, or the shipped encoder's for the name 'shipped' (write ./shipped for a folder of that name)."
+    return shipped_run() if isinstance(run, str) and run == SHIPPED else Path(run)
+
 RUNTIME_KEYS = ('checkpoint_minutes', 'probe_minutes', 'channels_last', 'cudnn_benchmark')   # may change on resume
 
 def _resume_config(out:Path, mode, temperature, seed, epochs, overrides)->dict:
@@ -527,6 +538,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
           device=None,            # device (default: this process's GPU, else the CPU)
           cache:bool=None,        # hold the views in memory at the training size (None: when they take at most 256 MB, `CACHE_BYTES`)
           num_workers:int=0,      # DataLoader worker processes reading batches ahead
+          init=None,              # start from the weights of this run directory, or 'shipped' (`init_weights`); a new run only
           **overrides,            # any config key (bs, size, encoder, base_lr, warmup_epochs, valid_pct, ...)
          )->Path:                 # the run directory
     "Train a contrastive model on a prepared file; resumable, single- or multi-process (torchrun); SIGTERM saves and stops (`Preempted`)."
@@ -537,6 +549,8 @@ def train(data,                   # prepared file (path) or `PreparedData`
     lock = None
     try:
         if resume: cfg = _resume_config(out, mode, temperature, seed, epochs, overrides)
+        if resume and init is not None and cfg.get('init', {}).get('run') != str(init):
+            raise ValueError(f"{out}: init={init!r} starts a new run; a resumed run continues from its checkpoint (leave init out)")
         err = None
         if rank == 0:
             try: lock = lock_run(out)
@@ -547,6 +561,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
                 raise FileExistsError(f"{out}: already holds a run; pass resume=True (--resume) to continue it, or choose another directory")
             cfg = make_config(config, mode or 'polcart', temperature, seed or 0, epochs=epochs, **overrides)
             cfg.update(data=str(getattr(data, 'source', data)), world_size=ws)
+            if init is not None: cfg['init'] = init_weights(init, cfg['model'])[1]     # checked before anything is written
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
         prep = data if isinstance(data, PreparedData) else load_prepared(data, lazy=True)     # views read per batch (or cached below)
@@ -568,6 +583,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
         learn = contrastive_learner(dls, cfg, start_step=ck['scheduler']['step'] if ck else 0, epoch_offset=start, cbs=cbs)
         learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every'], partners, cfg.get('probe_minutes')),
                        Checkpointer(out/'checkpoint.pth', learn.sched, cfg, start, ck['scaler'] if ck else None, cfg.get('checkpoint_minutes'))])
+        if not ck and cfg.get('init'): learn.model.load_state_dict(init_weights(cfg['init']['run'], cfg['model'], cfg['init']['digest'])[0])
         if ck:
             learn.model.load_state_dict(ck['model'])
             learn.create_opt()
@@ -595,11 +611,11 @@ def train(data,                   # prepared file (path) or `PreparedData`
     return out
 
 # %% ../nbs/07_train.ipynb #338b1340
-def load_run(run_dir,          # a run directory written by `train`
+def load_run(run_dir,          # a run directory written by `train`, or 'shipped' (`shipped_run`)
              device='cpu',     # where to put the model
             )->tuple:          # (model in eval mode, config dict)
     "The trained model of a run (`model.pth`, else the last checkpoint) and its configuration."
-    run_dir = Path(run_dir)
+    run_dir = run_path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory written by cplr-train")
     try: cfg = json.loads((run_dir/'config.json').read_text())
     except (ValueError, UnicodeDecodeError) as e: raise DataError(f"{run_dir/'config.json'}: not valid JSON ({e})") from None
@@ -619,6 +635,29 @@ def load_run(run_dir,          # a run directory written by `train`
                         f"{len(unexpected)} unexpected, {len(other)} of another shape (first: {(missing + unexpected + other)[0]})")
     model.load_state_dict(sd)
     return model.to(device).eval(), cfg
+
+# %% ../nbs/07_train.ipynb #4d98057e
+def weights_digest(sd:dict)->str: # a state dict
+    "Twelve hex digits of the SHA-1 of a state dict's names and bytes: the identity of a network's weights."
+    h = hashlib.sha1()
+    for k, v in sd.items(): h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
+
+def init_weights(init,             # a run directory, or 'shipped'
+                 model_spec:dict,  # the network of the run to start (`cfg['model']`)
+                 digest:str=None,  # the digest the weights must have (a resumed run's record)
+                )->tuple:          # (state dict, {'run', 'digest'} for config.json)
+    "The weights a new run starts from: another run's (`load_run`), refused in one line when their network is not the new run's."
+    model, cfg = load_run(init)
+    arch = lambda m: {k: m[k] for k in ('encoder', 'head_hidden', 'out_features')}
+    if arch(cfg['model']) != arch(model_spec):
+        raise ValueError(f"init {init}: its network {arch(cfg['model'])} is not this run's {arch(model_spec)}; "
+                         f"leave out the options that change the encoder, the head or the projection")
+    sd = model.state_dict()
+    found = weights_digest(sd)
+    if digest is not None and found != digest:
+        raise DataError(f"init {init}: its weights have changed since the run started from them (digest {found}, recorded {digest})")
+    return sd, dict(run=str(init), digest=found)
 
 # %% ../nbs/07_train.ipynb #5c644171
 @cli_tool
@@ -647,6 +686,7 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                cache:store_true=False,    # hold the views in memory at the training size, however large
                stream:store_true=False,   # read every batch from the file, however small the data
                workers:int=0,             # DataLoader worker processes reading batches ahead
+               init:str=None,             # start from the weights of this run directory, or 'shipped' (the package's pretrained encoder)
                device:str=None,           # device, e.g. cpu or cuda:0 (default: this process's GPU, else the CPU)
                no_progress:store_true=False, # no progress bars
               ):
@@ -655,7 +695,8 @@ def cplr_train(data:Annotated[str, "prepared HDF5 file (cplr-prepare)", {'opt': 
                      progress=not no_progress, device=device, bs=bs, size=size, encoder=encoder, embed_layer=embed_layer,
                      base_lr=base_lr, warmup_epochs=warmup_epochs, valid_pct=valid_pct, probe_every=probe_every, steps=steps,
                      epoch_steps=epoch_steps, checkpoint_minutes=checkpoint_minutes, probe_minutes=probe_minutes,
-                     channels_last=channels_last or None, cudnn_benchmark=cudnn_benchmark or None, cache=True if cache else False if stream else None, num_workers=workers)
+                     channels_last=channels_last or None, cudnn_benchmark=cudnn_benchmark or None, cache=True if cache else False if stream else None, num_workers=workers,
+                     init=init)
     except Preempted as e:              # SIGTERM: checkpoint saved; exit 143 (128 + SIGTERM) as a terminated process does
         print('stopped:', e, file=sys.stderr)
         raise SystemExit(143) from None
