@@ -1,6 +1,6 @@
 """Quality of the learned embedding (issue 11): the ablation study, and the targets on the default run.
 
-  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,levers,precision,optim,batch,views,width,resolution,res48,shipped]
+  python benchmarks/bench_quality.py [--work DIR] [--seeds 3] [--only study,default,second,budgets,shipped_budgets,levers,precision,optim,batch,views,width,resolution,res48,shipped]
       [--budget-data independent,default,second] [--lever-data independent,validation,detector] [--mults 1,2,4] [--mult-seeds 2:3]
 
 1. `study`: `cplr_nb.ablation.study` on the validation simulation (seed `VALIDATION_SEED`, used nowhere else), every
@@ -35,6 +35,8 @@
    `VALIDATION_SEED`): CPLR, CLR and lightly's SimCLR recipe (`pip install "cplr_nb[peers]"`) at --mults times the minutes of one
    default CPLR run, --seeds seeds at 1x and --mult-seeds at the longer budgets, with the pixel baselines. Writes
    benchmarks/quality/budgets.json, budgets.md and budgets.png, each with the date, machine and commit it ran on.
+   `shipped_budgets`: the same with the shipped encoder beside them (`SHIPPED_METHODS`' no training and the recipe started from it),
+   sharing the budgets' cache. Writes benchmarks/quality/shipped_budgets.json, .md and .png.
 
 Everything is cached under --work (default /tmp/cplr_quality): run the same command again after an interruption
 (an interrupted default run restarts, for an honest wall time, unless --resume).
@@ -47,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
 from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
-                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS, VIEW_METHODS, WIDTH_METHODS, RESOLUTION_METHODS, RES48_METHODS, SHIPPED_METHODS)
+                              study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS, VIEW_METHODS, WIDTH_METHODS, RESOLUTION_METHODS, RES48_METHODS, SHIPPED_METHODS, BUDGET_METHODS)
 from cplr_nb.projection import prepare
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
@@ -179,18 +181,21 @@ TITLES = {'budgets': "CPLR, CLR and a general library's SimCLR at several budget
           'width': "A lever on the validation data: the encoder's width, half (the recipe, 256-d) or full (512-d) (issue 19)",
           'resolution': "A lever on the validation data: the views' resolution, 48, 64 (the recipe) or 96 px, at the recipe's minutes or epochs (issue 19)",
           'res48': "A lever on the validation data: CPLR P⇔C at 64 px (the recipe) and at 48 px with 1.5× the epochs (the recipe's minutes), with more seeds (issue 19)",
+          'shipped_budgets': "The shipped encoder beside CPLR, CLR and a general library's SimCLR at several budgets, on the data of issue 19's targets",
           'shipped': "The shipped encoder on the validation data: no training, the recipe started from it, and the recipe from scratch (issue 19)"}
+SHIPPED_BUDGET_METHODS = {**BUDGET_METHODS, **{m: SHIPPED_METHODS[m] for m in ('shipped, no training', 'shipped + the usual minutes')}}
+BUDGET_KINDS = {'budgets': BUDGET_METHODS, 'shipped_budgets': SHIPPED_BUDGET_METHODS}   # comparisons on --budget-data; their runs share one cache (work/budgets)
 LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS, 'batch': BATCH_METHODS, 'views': VIEW_METHODS, 'width': WIDTH_METHODS, 'resolution': RESOLUTION_METHODS, 'res48': RES48_METHODS, 'shipped': SHIPPED_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
-    "The budget comparison (`kind` 'budgets': CPLR, CLR, the peer; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."
+    "The budget comparison (`kind` a key of `BUDGET_KINDS`: CPLR, CLR, the peer, and the shipped encoder; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."
     path = RESULTS/f'{kind}.json'
     done = json.loads(path.read_text()) if path.exists() else {}
     for key in keys:
         data = budget_data(work, key)
         if data is None: continue
-        extra = dict(methods=LEVERS[kind], baselines=('pca', 'umap')) if kind in LEVERS else {}
-        res = budgets(work/('levers' if kind in LEVERS else kind)/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
+        extra = dict(methods=LEVERS[kind], baselines=('pca', 'umap')) if kind in LEVERS else dict(methods=BUDGET_KINDS[kind])
+        res = budgets(work/('levers' if kind in LEVERS else 'budgets')/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
         done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))
@@ -210,7 +215,7 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, ki
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--work', default='/tmp/cplr_quality'); ap.add_argument('--seeds', type=int, default=3)
-    ap.add_argument('--only', default='study,default,second,budgets', help=f"of study, default, second, budgets, {', '.join(LEVERS)}")
+    ap.add_argument('--only', default='study,default,second,budgets', help=f"of study, default, second, {', '.join(BUDGET_KINDS)}, {', '.join(LEVERS)}")
     ap.add_argument('--budget-data', default='independent,default,second', help=f"data sets of the budget comparison, of {list(BUDGET_DATA)}")
     ap.add_argument('--lever-data', default='independent,validation,detector', help=f"data sets of the levers (validation data only), of {list(BUDGET_DATA)}")
     ap.add_argument('--mults', default='1,2,4', help='budgets, in units of one default CPLR run')
@@ -222,9 +227,9 @@ if __name__ == '__main__':
     runs = [default_run(work, s, a.resume) for s, key in ((0, 'default'), (SECOND_SEED, 'second')) if key in only]
     if runs: write_targets(runs)
     mult_seeds = {int(m): int(n) for m, n in (x.split(':') for x in a.mult_seeds.split(','))} if ':' in a.mult_seeds else int(a.mult_seeds)
-    for name in ('budgets', *LEVERS):
+    for name in (*BUDGET_KINDS, *LEVERS):
         if name not in only: continue
-        flag, keys = ('--budget-data', a.budget_data.split(',')) if name == 'budgets' else ('--lever-data', a.lever_data.split(','))
+        flag, keys = ('--budget-data', a.budget_data.split(',')) if name in BUDGET_KINDS else ('--lever-data', a.lever_data.split(','))
         bad = [k for k in keys if k not in BUDGET_DATA]
         if bad: sys.exit(f"error: {flag} {bad}: not among {list(BUDGET_DATA)}")
         if name in LEVERS and {'default', 'second'} & set(keys): sys.exit(f"error: {flag}: levers are chosen on validation data (independent, validation, detector)")

@@ -47,6 +47,8 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it unde
      None),   # half an hour of training: no quick case
     ('bench_quality.py', 'The shipped encoder on the validation data: no training, started from it, from scratch (issue 19)', ['--only', 'shipped', '--mults', '1'],
      None),   # 15 minutes of training: no quick case
+    ('bench_quality.py', "The shipped encoder beside CPLR, CLR and lightly's SimCLR on the default run and the second simulation (issue 19)", ['--only', 'shipped_budgets', '--budget-data', 'default,second', '--mults', '1,2', '--mult-seeds', '2:3'],
+     None),   # 40 minutes of training: no quick case
     ('bench_scale.py', 'Scale: the full-size data set, memory, preparation, file size, faiss (issue 12)', [], ['--quick']),
     ('bench_curate.py', 'Using the embedding: few labels, clusters, search, cplr-watch (issue 13)', [], ['--quick']),
     ('bench_facility.py', 'Facility data: European XFEL runs, the hit gate, the beam centre, the detector layer, the live stream (issue 18)', [], ['--quick', '--only', 'hits,rate,center']),
@@ -57,7 +59,7 @@ BENCHMARKS = [  # (script, title, arguments, quick arguments: None skips it unde
 RESULTS_FILES = {  # committed results -> the script that writes them (None: every script of `BENCHMARKS`)
     'RESULTS.md': None, 'quality/study.json': 'bench_quality.py', 'quality/targets.json': 'bench_quality.py',
     'quality/budgets.json': 'bench_quality.py', 'quality/levers.json': 'bench_quality.py', 'quality/precision.json': 'bench_quality.py',
-    'quality/optim.json': 'bench_quality.py', 'quality/batch.json': 'bench_quality.py', 'quality/views.json': 'bench_quality.py', 'quality/width.json': 'bench_quality.py', 'quality/resolution.json': 'bench_quality.py', 'quality/res48.json': 'bench_quality.py', 'quality/shipped.json': 'bench_quality.py', 'curate/results.json': 'bench_curate.py', 'scale/results.json': 'bench_scale.py',
+    'quality/optim.json': 'bench_quality.py', 'quality/batch.json': 'bench_quality.py', 'quality/views.json': 'bench_quality.py', 'quality/width.json': 'bench_quality.py', 'quality/resolution.json': 'bench_quality.py', 'quality/res48.json': 'bench_quality.py', 'quality/shipped.json': 'bench_quality.py', 'quality/shipped_budgets.json': 'bench_quality.py', 'curate/results.json': 'bench_curate.py', 'scale/results.json': 'bench_scale.py',
     'facility/results.json': 'bench_facility.py', 'guard/calibration.json': 'bench_guard.py', 'chaos/results.json': 'chaos.py',
 }
 
