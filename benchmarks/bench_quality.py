@@ -48,9 +48,9 @@ import numpy as np, h5py
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import run_with_peak_memory
 from provenance import stamp
-from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve,
+from cplr_nb.ablation import (study, study_table, plot_study, plot_minutes, nuisance, baseline_neighbours, _curve, _slug, fold_overlap,
                               study_data, budgets, budget_table, plot_budgets, VALIDATION_SEED, SECOND_SEED, LEVER_METHODS, PRECISION_METHODS, OPTIM_METHODS, BATCH_METHODS, VIEW_METHODS, WIDTH_METHODS, RESOLUTION_METHODS, RES48_METHODS, SHIPPED_METHODS, BUDGET_METHODS)
-from cplr_nb.projection import prepare
+from cplr_nb.projection import prepare, load_prepared
 from cplr_nb.neighbours import knn, neighbours_k
 from cplr_nb.embed import read_embeddings
 from cplr_nb.report import UNTRAINED
@@ -187,6 +187,20 @@ SHIPPED_BUDGET_METHODS = {**BUDGET_METHODS, **{m: SHIPPED_METHODS[m] for m in ('
 BUDGET_KINDS = {'budgets': BUDGET_METHODS, 'shipped_budgets': SHIPPED_BUDGET_METHODS}   # comparisons on --budget-data; their runs share one cache (work/budgets)
 LEVERS = {'levers': LEVER_METHODS, 'precision': PRECISION_METHODS, 'optim': OPTIM_METHODS, 'batch': BATCH_METHODS, 'views': VIEW_METHODS, 'width': WIDTH_METHODS, 'resolution': RESOLUTION_METHODS, 'res48': RES48_METHODS, 'shipped': SHIPPED_METHODS}   # lever -> its methods; their runs share one cache (work/levers)
 
+def within_ceiling(out:Path, res:dict)->dict|None:
+    "Each method's Overlap at 1x within the held-out folds of the committed study's supervised ceiling, beside that ceiling and the untrained floor (the study's data only; else None)."
+    path = RESULTS/'study.json'
+    st = json.loads(path.read_text()) if path.exists() else {}
+    if 'ceiling' not in st or st['data'] != dict(seed=VALIDATION_SEED, n=res['data']['n'], size=256): return None
+    labels = load_prepared(res['data']['source']).labels
+    folds = [f['test'] for f in st['ceiling']['folds']]
+    def emb(r):
+        name = _slug(r['variant'])
+        return np.load(next(p for p in (out/'results'/f"{name}_s{r['seed']}.npy", out/'results'/f"{name}.npy") if p.exists()))
+    floor, top = st['ceiling']['within_folds']['untrained'], st['ceiling']['supervised']
+    within = {m: float(np.mean([fold_overlap(emb(r), labels, folds) for r in v['1']['runs']])) for m, v in res['methods'].items() if '1' in v}
+    return dict(supervised=top, untrained=floor, within_folds=within, share={m: (x - floor) / (top - floor) for m, x in within.items()})
+
 def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, kind:str='budgets'):
     "The budget comparison (`kind` a key of `BUDGET_KINDS`: CPLR, CLR, the peer, and the shipped encoder; a key of `LEVERS`: its methods) on each data set; the results of earlier data sets are kept, each with its own stamp."
     path = RESULTS/f'{kind}.json'
@@ -196,6 +210,7 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, ki
         if data is None: continue
         extra = dict(methods=LEVERS[kind], baselines=('pca', 'umap')) if kind in LEVERS else dict(methods=BUDGET_KINDS[kind])
         res = budgets(work/('levers' if kind in LEVERS else 'budgets')/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
+        if key == 'validation' and (ceiling := within_ceiling(work/'levers'/key, res)): res['ceiling'] = ceiling
         done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))
