@@ -196,7 +196,9 @@ def within_ceiling(out:Path, res:dict)->dict|None:
     folds = [f['test'] for f in st['ceiling']['folds']]
     def emb(r):
         name = _slug(r['variant'])
-        return np.load(next(p for p in (out/'results'/f"{name}_s{r['seed']}.npy", out/'results'/f"{name}.npy") if p.exists()))
+        found = [p for p in (out/'results'/f"{name}_s{r['seed']}.npy", out/'results'/f"{name}.npy") if p.exists()]
+        if not found: raise FileNotFoundError(f"{out/'results'}: no embedding of {r['variant']} (seed {r['seed']}) to score within the ceiling's folds")
+        return np.load(found[0])
     floor, top = st['ceiling']['within_folds']['untrained'], st['ceiling']['supervised']
     within = {m: float(np.mean([fold_overlap(emb(r), labels, folds) for r in v['1']['runs']])) for m, v in res['methods'].items() if '1' in v}
     return dict(supervised=top, untrained=floor, within_folds=within, share={m: (x - floor) / (top - floor) for m, x in within.items()})
@@ -210,7 +212,7 @@ def run_budgets(work:Path, keys:list, seeds:int, mult_seeds:int, mults:tuple, ki
         if data is None: continue
         extra = dict(methods=LEVERS[kind], baselines=('pca', 'umap')) if kind in LEVERS else dict(methods=BUDGET_KINDS[kind])
         res = budgets(work/('levers' if kind in LEVERS else 'budgets')/key, *data, mults=mults, seeds=seeds, mult_seeds=mult_seeds, **extra)
-        if key == 'validation' and (ceiling := within_ceiling(work/'levers'/key, res)): res['ceiling'] = ceiling
+        if key == 'validation' and (ceiling := within_ceiling(work/('levers' if kind in LEVERS else 'budgets')/key, res)): res['ceiling'] = ceiling
         done[BUDGET_DATA[key]] = dict(res, stamp=stamp(RESULTS))
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(done, indent=1))

@@ -17,7 +17,7 @@ background while `gpu_check.py` ran, the deadline 548 s after the start of the w
 No shot of the evaluation is among them: the default run is seed 0, the validation simulation 1001, the second 2002,
 the detector's validation seed 1001, and `independent_val.h5` comes from another simulator.
 """
-import sys, os, time, argparse
+import sys, os, time, argparse, shutil
 from pathlib import Path
 import numpy as np
 
@@ -67,6 +67,7 @@ def pretrain(work:Path, out:Path, deadline:float, bs:int, device:str=None):
     del ps
     print(f"loaded {len(prep)} shots in {time.time() - t:.0f} s", flush=True)
     t = time.time()
+    shutil.rmtree(out.parent/'calib', ignore_errors=True)     # a calibration run of an earlier call
     cal = train(prep, 'polcart', out.parent/'calib', config='cpu', epochs=2, bs=bs, probe_every=0, progress=False, device=device, cache=True)
     rows = read_log(cal/'log.csv')
     epoch_s = rows[-1]['time_s']
@@ -87,5 +88,6 @@ if __name__ == '__main__':
     ap.add_argument('--deadline', type=float, default=None, help='Unix time by which the training must end')
     ap.add_argument('--bs', type=int, default=512); ap.add_argument('--device', default=None)
     a = ap.parse_args()
+    if a.what == 'train' and a.deadline is None: ap.error('train needs --deadline (Unix time)')
     if a.what == 'data': make_data(Path(a.work), a.files, a.n, a.size)
     else: pretrain(Path(a.work), Path(a.out), a.deadline, a.bs, a.device)

@@ -316,7 +316,7 @@ def cplr_embed(run:str=None,           # run directory of cplr-train, or shipped
                model:str=None,        # another name of --run (--model shipped)
               ):
     "Embed a prepared file (or raw data) with a trained run and write the embeddings file; under torchrun each process embeds its share."
-    if (run is None) == (model is None): raise ValueError("give the network as --run: a run directory of cplr-train, or shipped (--model is another name of it)")
+    if (run is None) == (model is None): raise ValueError("give the network once, as --run or as --model (its other name): a run directory of cplr-train, or shipped")
     run = run if run is not None else model
     if out is None: raise ValueError("give the embeddings file to write as --out")
     raw = src if src is not None else cxi

@@ -37,8 +37,8 @@ __all__ = ['REFERENCE_AUG', 'CPU_AUG', 'SCHEDULE', 'CONFIGS', 'OPTIMIZERS', 'DEF
            'scaled_lr', 'warmup_cosine', 'make_config', 'PairLoss', 'ContrastiveCallback', 'epoch_seed', 'EpochSeeds',
            'WarmupCosine', 'overlap_probe', 'read_log', 'embed_images', 'partner_top1', 'RunLogger', 'Checkpointer',
            'Preempted', 'StopOnSignal', 'RunLocked', 'lock_run', 'DistributedCallback', 'cpu_bf16', 'ChannelsLast',
-           'CPUBFloat16', 'contrastive_learner', 'shipped_run', 'run_path', 'train', 'load_run', 'weights_digest',
-           'init_weights', 'cplr_train']
+           'CPUBFloat16', 'contrastive_learner', 'shipped_run', 'run_path', 'run_name', 'train', 'load_run',
+           'weights_digest', 'init_weights', 'cplr_train']
 
 # %% ../nbs/07_train.ipynb #e57b6db6
 def lars_step(p, lr, mom, wd, trust_coeff, do_wd=True, lars_v=None, **kwargs):
@@ -504,11 +504,18 @@ SHIPPED = 'shipped'    # the name that stands for the encoder shipped with the p
 
 def shipped_run()->Path:
     "The run directory of the encoder shipped with the package: the `cpu` recipe pretrained on simulated shots (`benchmarks/pretrain.py`)."
-    return Path(str(importlib.resources.files('cplr_nb')/'assets'/'shipped'))
+    where = importlib.resources.files('cplr_nb')/'assets'/'shipped'
+    if not isinstance(where, Path):          # imported from a zip: a run directory must be files
+        raise DataError(f"the shipped encoder needs cplr_nb installed as files (pip install cplr_nb), not imported from {where}")
+    return where
 
 def run_path(run)->Path: # a run directory, or 'shipped'
     "The directory of a run: `run` itself, or the shipped encoder's for the name 'shipped' (write ./shipped for a folder of that name)."
     return shipped_run() if isinstance(run, str) and run == SHIPPED else Path(run)
+
+def run_name(run)->str: # a run directory, or 'shipped'
+    "How a run is recorded in files that outlive the working directory: 'shipped', or the run directory's absolute path."
+    return SHIPPED if isinstance(run, str) and run == SHIPPED else str(Path(run).resolve())
 
 RUNTIME_KEYS = ('checkpoint_minutes', 'probe_minutes', 'channels_last', 'cudnn_benchmark')   # may change on resume
 
@@ -549,7 +556,7 @@ def train(data,                   # prepared file (path) or `PreparedData`
     lock = None
     try:
         if resume: cfg = _resume_config(out, mode, temperature, seed, epochs, overrides)
-        if resume and init is not None and cfg.get('init', {}).get('run') != str(init):
+        if resume and init is not None and cfg.get('init', {}).get('run') != run_name(init):
             raise ValueError(f"{out}: init={init!r} starts a new run; a resumed run continues from its checkpoint (leave init out)")
         err = None
         if rank == 0:
@@ -561,7 +568,8 @@ def train(data,                   # prepared file (path) or `PreparedData`
                 raise FileExistsError(f"{out}: already holds a run; pass resume=True (--resume) to continue it, or choose another directory")
             cfg = make_config(config, mode or 'polcart', temperature, seed or 0, epochs=epochs, **overrides)
             cfg.update(data=str(getattr(data, 'source', data)), world_size=ws)
-            if init is not None: cfg['init'] = init_weights(init, cfg['model'])[1]     # checked before anything is written
+            init_sd = None
+            if init is not None: init_sd, cfg['init'] = init_weights(init, cfg['model'])     # checked before anything is written
         if device is None: device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
         device = torch.device(device)
         prep = data if isinstance(data, PreparedData) else load_prepared(data, lazy=True)     # views read per batch (or cached below)
@@ -583,7 +591,8 @@ def train(data,                   # prepared file (path) or `PreparedData`
         learn = contrastive_learner(dls, cfg, start_step=ck['scheduler']['step'] if ck else 0, epoch_offset=start, cbs=cbs)
         learn.add_cbs([RunLogger(out/'log.csv', cfg['epochs'], start, probe_imgs, probe_labels, cfg['probe_every'], partners, cfg.get('probe_minutes')),
                        Checkpointer(out/'checkpoint.pth', learn.sched, cfg, start, ck['scaler'] if ck else None, cfg.get('checkpoint_minutes'))])
-        if not ck and cfg.get('init'): learn.model.load_state_dict(init_weights(cfg['init']['run'], cfg['model'], cfg['init']['digest'])[0])
+        if not ck and cfg.get('init'):   # a new run, or a resumed one that had not saved a checkpoint yet
+            learn.model.load_state_dict(init_sd if not resume else init_weights(cfg['init']['run'], cfg['model'], cfg['init']['digest'])[0])
         if ck:
             learn.model.load_state_dict(ck['model'])
             learn.create_opt()
@@ -648,7 +657,8 @@ def init_weights(init,             # a run directory, or 'shipped'
                  digest:str=None,  # the digest the weights must have (a resumed run's record)
                 )->tuple:          # (state dict, {'run', 'digest'} for config.json)
     "The weights a new run starts from: another run's (`load_run`), refused in one line when their network is not the new run's."
-    model, cfg = load_run(init)
+    try: model, cfg = load_run(init)
+    except (FileNotFoundError, DataError) as e: raise type(e)(f"init {init}: {e}") from None
     arch = lambda m: {k: m[k] for k in ('encoder', 'head_hidden', 'out_features')}
     if arch(cfg['model']) != arch(model_spec):
         raise ValueError(f"init {init}: its network {arch(cfg['model'])} is not this run's {arch(model_spec)}; "
@@ -657,7 +667,7 @@ def init_weights(init,             # a run directory, or 'shipped'
     found = weights_digest(sd)
     if digest is not None and found != digest:
         raise DataError(f"init {init}: its weights have changed since the run started from them (digest {found}, recorded {digest})")
-    return sd, dict(run=str(init), digest=found)
+    return sd, dict(run=run_name(init), digest=found)
 
 # %% ../nbs/07_train.ipynb #5c644171
 @cli_tool

@@ -14,6 +14,7 @@ from typing import Annotated
 import numpy as np, h5py
 from .data import DataError, LazyImages, CXI_STACK, read_data, _stack_mask, cli_tool
 from .embed import RawEmbedder, read_embeddings
+from .train import run_name
 from .neighbours import EmbeddingIndex, build_index, metric_features, _drop_self
 from .projection import _parse_center, FILLS
 from .calibrate import Calibration, calibrate
@@ -574,7 +575,7 @@ def watch(run:str|Path,                 # run directory of `cplr-train`
         raise DataError(f"{reference}: embeddings of width {ref.emb.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
     if ref.queries is not None and ref.queries.shape[1] != dim:
         raise DataError(f"{query}: query embeddings of width {ref.queries.shape[1]}, the run {Path(run).name} makes {dim}: not the same network")
-    meta = dict(run=str(Path(run).resolve()), source=str(src) if stream else str(Path(src).resolve()), dataset=dataset,
+    meta = dict(run=run_name(run), source=str(src) if stream else str(Path(src).resolve()), dataset=dataset,
                 center=center if center is None or isinstance(center, str) else list(map(float, center)),
                 reference=None if reference is None else str(Path(reference).resolve()), novelty=ref.novelty, novelty_rule=ref.rule,
                 query=None if query is None else str(query), near=ref.near)
